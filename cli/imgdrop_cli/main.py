@@ -1,0 +1,252 @@
+"""`imgdrop`: token, upload, get.
+
+    imgdrop token --tenant acme --scope "images:read images:write"
+    imgdrop upload photos/ --album 01J… --tag t1 --wait
+    imgdrop get 01J…
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from rich.console import Console
+from rich.table import Table
+
+from imgdrop_cli.api import DEFAULT_API, Api, ApiError, make_session
+from imgdrop_cli.files import describe, expand_paths
+from imgdrop_cli.upload import Bars, UploadOptions, is_failure, upload_files
+
+LOCAL_DEV_SECRET = "imgdrop-local-dev-secret"  # the local stack's; never a deployed one
+DEV_TENANT = "dev"
+DEV_SCOPE = "images:read images:write tags:write"
+ALBUM_RIGHTS = ("upload", "read")
+PURPOSES = ("product", "account", "user", "category")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def _album_arg(value: str) -> tuple[str, list[str]]:
+    album_id, _, rights = value.partition(":")
+    if not album_id:
+        raise argparse.ArgumentTypeError(f"expected ID[:upload,read], got {value!r}")
+    listed = [r.strip() for r in rights.split(",") if r.strip()] if rights else list(ALBUM_RIGHTS)
+    unknown = [r for r in listed if r not in ALBUM_RIGHTS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown album right(s) {', '.join(unknown)}; use upload, read")
+    return album_id, listed
+
+
+def _claim_arg(value: str) -> tuple[str, Any]:
+    key, sep, raw = value.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {value!r}")
+    try:
+        parsed: Any = json.loads(raw)  # numbers, booleans, lists and objects as JSON
+    except ValueError:
+        parsed = raw
+    return key, parsed
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imgdrop", description="imgdrop's command-line client.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    tok = sub.add_parser("token", help="print a bearer token (HS256) for the local stack or a dev secret")
+    tok.add_argument("--tenant", default=DEV_TENANT, help="tenant claim; '' omits it (default: dev)")
+    tok.add_argument("--scope", default="images:read images:write",
+                     help='space separated scopes (default: "images:read images:write")')
+    tok.add_argument("--sub", default="dev", help="subject claim (default: dev)")
+    tok.add_argument("--album", action="append", type=_album_arg, default=[], metavar="ID[:upload,read]",
+                     help="restrict the token to this album with these rights (repeatable)")
+    tok.add_argument("--ttl", type=int, default=3600, help="seconds until expiry; negative: already expired")
+    tok.add_argument("--claim", action="append", type=_claim_arg, default=[], metavar="KEY=VALUE",
+                     help="extra or overriding claim; VALUE is parsed as JSON when it can be (repeatable)")
+    tok.add_argument("--secret", default=None,
+                     help=f"HS256 secret (default: $JWT_SECRET, else the local stack's {LOCAL_DEV_SECRET!r})")
+
+    def api_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--api", default=None, help=f"API base URL (default: $IMGDROP_API, else {DEFAULT_API})")
+        p.add_argument("--token", default=None,
+                       help="bearer token (default: $IMGDROP_TOKEN; against the local default API a dev "
+                            "token is minted)")
+
+    up = sub.add_parser("upload", help="upload files and folders through presigned POSTs")
+    up.add_argument("paths", nargs="+", metavar="PATH", help="files, or folders walked for images")
+    up.add_argument("--album", dest="album_id", default=None, metavar="ID")
+    up.add_argument("--tag", dest="tags", action="append", default=[], metavar="ID", help="tag id (repeatable)")
+    up.add_argument("--profile", default=None, metavar="NAME", help="variant profile (default, flickr, …)")
+    up.add_argument("--purpose", default=None, choices=PURPOSES, help="picks a profile when --profile is absent")
+    up.add_argument("--wait", action="store_true", help="wait until each image is processed")
+    up.add_argument("--wait-timeout", type=float, default=300.0, metavar="SECONDS")
+    up.add_argument("--json", action="store_true", help="print the image objects as a JSON list, no bars")
+    up.add_argument("--concurrency", type=_positive_int, default=4, metavar="N", help="parallel uploads (4)")
+    api_args(up)
+
+    get = sub.add_parser("get", help="print an image object")
+    get.add_argument("image_id", metavar="ID")
+    api_args(get)
+    return parser
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def resolve_secret(explicit: str | None) -> str:
+    return explicit or os.environ.get("JWT_SECRET") or LOCAL_DEV_SECRET
+
+
+def _issue(secret: str, **kwargs: Any) -> str:
+    from imgdrop.auth import issue_token
+
+    with warnings.catch_warnings():
+        if secret == LOCAL_DEV_SECRET:  # short on purpose and public: PyJWT's key-length advice is noise here
+            warnings.simplefilter("ignore")
+        return issue_token(secret, **kwargs)
+
+
+def mint(args: argparse.Namespace) -> str:
+    albums = None
+    if args.album:
+        albums = {}
+        for album_id, rights in args.album:
+            albums.setdefault(album_id, [])
+            albums[album_id] += [r for r in rights if r not in albums[album_id]]
+    return _issue(
+        resolve_secret(args.secret),
+        tenant=args.tenant if args.tenant != "" else None,
+        scope=args.scope,
+        sub=args.sub,
+        albums=albums,
+        ttl=args.ttl,
+        claims=dict(args.claim) or None,
+    )
+
+
+def is_local_default(api_url: str) -> bool:
+    parts = urlsplit(api_url)
+    return parts.hostname in ("127.0.0.1", "localhost") and (parts.port or 80) == urlsplit(DEFAULT_API).port
+
+
+def resolve_api_and_token(args: argparse.Namespace) -> tuple[str, str]:
+    api_url = (args.api or os.environ.get("IMGDROP_API") or DEFAULT_API).rstrip("/")
+    token = args.token or os.environ.get("IMGDROP_TOKEN")
+    if not token:
+        if not is_local_default(api_url):
+            raise UsageError(f"no token for {api_url}: pass --token or set IMGDROP_TOKEN")
+        token = _issue(resolve_secret(None), tenant=DEV_TENANT, scope=DEV_SCOPE, sub="dev")
+    return api_url, token
+
+
+def _error_line(error: dict[str, Any]) -> str:
+    pointer = (error.get("source") or {}).get("pointer")
+    where = f" ({pointer})" if pointer else ""
+    return f"{error.get('code', 'error')}: {error.get('title', '')}{where}"
+
+
+def _summary_table(outcomes: list[dict[str, Any]]) -> Table:
+    table = Table(show_header=True, header_style="bold")
+    for col in ("file", "id", "status", "size", "note"):
+        table.add_column(col, overflow="fold")
+    for o in outcomes:
+        status = str(o.get("status") or "error")
+        color = {"ready": "green", "duplicate": "yellow", "failed": "red", "error": "red"}.get(status, "cyan")
+        size = f"{o['width']}×{o['height']}" if o.get("width") and o.get("height") else ""
+        notes = []
+        if o.get("duplicate_of"):
+            notes.append(f"duplicate of {o['duplicate_of']}")
+        if isinstance(o.get("error"), dict) and o.get("status") != "duplicate":
+            notes.append(_error_line(o["error"]))
+        for e in o.get("errors") or []:
+            notes.append(f"{e.get('code')}: {e.get('title', '')}")
+        for t in o.get("tags") or []:
+            if isinstance(t, dict) and t.get("error"):
+                notes.append(f"tag {t.get('id')}: {t['error']}")
+        table.add_row(os.path.basename(str(o.get("path", ""))), str(o.get("id") or ""),
+                      f"[{color}]{status}", size, "; ".join(notes))
+    return table
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_token(args: argparse.Namespace, out: Console, err: Console, session: Any) -> int:
+    print(mint(args), file=out.file)
+    return EXIT_OK
+
+
+def cmd_get(args: argparse.Namespace, out: Console, err: Console, session: Any) -> int:
+    api_url, token = resolve_api_and_token(args)
+    api = Api(api_url, token, session=session)
+    image = api.get_image(args.image_id)
+    print(json.dumps(image, indent=2, ensure_ascii=False), file=out.file)
+    return EXIT_FAILED if image.get("status") in ("failed", "expired") else EXIT_OK
+
+
+def cmd_upload(args: argparse.Namespace, out: Console, err: Console, session: Any) -> int:
+    api_url, token = resolve_api_and_token(args)
+    try:
+        paths = expand_paths(args.paths)
+    except FileNotFoundError as exc:
+        raise UsageError(f"no such file or folder: {exc}") from exc
+    if not paths:
+        raise UsageError("no image files found in " + ", ".join(args.paths))
+    files = [describe(p) for p in paths]
+    options = UploadOptions(album_id=args.album_id, tags=args.tags, profile=args.profile, purpose=args.purpose,
+                            wait=args.wait, wait_timeout=args.wait_timeout, concurrency=args.concurrency)
+    api = Api(api_url, token, session=session if session is not None else make_session(args.concurrency + 2))
+    with Bars(enabled=not args.json and err.is_terminal, console=err) as bars:
+        outcomes = upload_files(api, files, options, bars=bars)
+    if args.json:
+        print(json.dumps(outcomes, indent=2, ensure_ascii=False), file=out.file)
+    else:
+        out.print(_summary_table(outcomes))
+    return EXIT_FAILED if any(is_failure(o) for o in outcomes) else EXIT_OK
+
+
+COMMANDS = {"token": cmd_token, "upload": cmd_upload, "get": cmd_get}
+
+
+def main(argv: Sequence[str] | None = None, *, session: Any = None,
+         stdout: Any = None, stderr: Any = None) -> int:
+    """The console script. `session` (a requests.Session look-alike) lets tests fake HTTP."""
+    args = build_parser().parse_args(argv)
+    out = Console(file=stdout or sys.stdout, soft_wrap=True)
+    err = Console(file=stderr or sys.stderr, stderr=True)
+    try:
+        return COMMANDS[args.command](args, out, err, session)
+    except UsageError as exc:
+        err.print(f"[red]imgdrop: {exc}", highlight=False)
+        return EXIT_USAGE
+    except ApiError as exc:
+        for error in exc.errors:
+            err.print(f"[red]imgdrop: HTTP {exc.status} {_error_line(error)}", highlight=False)
+        return EXIT_FAILED
+    except requests.ConnectionError as exc:
+        err.print(f"[red]imgdrop: cannot reach the API: {exc}", highlight=False)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""The imgdrop REST API: each route parses, calls one domain function, shapes the answer."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
+
+from imgdrop import albums, images, tags
+from imgdrop.errors import ImgdropError, ValidationFailed
+from imgdrop.multipart import item_fields_for, parse_form
+from imgdrop.observability import logger, metrics, tracer
+from imgdrop.rest import ERROR_SCHEMA, build_resolver, current_principal, error_response, json_response
+from imgdrop.services import build_services
+
+services = build_services()
+app = build_resolver()
+app.enable_swagger(path="/v1/docs", title="imgdrop", version="1.0.0",
+                   description="Serverless image uploads: presigned uploads, variants, metadata, dedupe.")
+
+ERRORS = {"description": "Error", "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+AUTH_ERRORS = {401: ERRORS, 403: ERRORS}
+
+
+class UploadsRequest(BaseModel):
+    """1..100 items; each is validated on its own and answered in order."""
+
+    items: list[dict[str, Any]] = Field(
+        description="Items: filename, content_type, size, sha256, profile, purpose, album_id, tags, title, "
+        "description, metadata, type, kind, date, year, rating, privacy, usage_type, usage_license_code, "
+        "attributed_name, attributed_url, source_url, parent_id, slug."
+    )
+
+
+class NamedBody(BaseModel):
+    name: str | None = None
+
+
+class TagBody(BaseModel):
+    label: str | None = None
+    category: str | None = None
+
+
+@app.get("/v1/health", responses={200: {"description": "The API is up."}})
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.get("/v1/openapi.json", include_in_schema=False)
+def openapi_document() -> Any:
+    return json_response(json.loads(app.get_openapi_json_schema(title="imgdrop", version="1.0.0")))
+
+
+@app.post("/v1/uploads", responses={200: {"description": "One outcome per item."}, 400: ERRORS, **AUTH_ERRORS})
+@tracer.capture_method
+def create_uploads(body: Annotated[UploadsRequest, Body()]) -> Any:
+    principal = current_principal(app)
+    if not 1 <= len(body.items) <= images.MAX_BATCH:
+        raise ValidationFailed(
+            [ImgdropError("items_count", f"Send between 1 and {images.MAX_BATCH} items.", 400, "/items")]
+        )
+    outcomes = images.create_uploads(principal, body.items, services)
+    metrics.add_metric(name="UploadsRequested", unit="Count", value=len(body.items))
+    return json_response({"items": outcomes})
+
+
+@app.post("/v1/images", responses={201: {"description": "Created."}, 400: ERRORS, 413: ERRORS, **AUTH_ERRORS})
+@tracer.capture_method
+def create_images() -> Any:
+    principal = current_principal(app)
+    event = app.current_event
+    content_type = (event.headers.get("content-type") or "").strip()
+    body = event.body or ""
+    raw = base64.b64decode(body) if event.is_base64_encoded else body.encode()
+    if len(raw) > services.settings.max_direct_upload_bytes * 4 // 3 + 4096:
+        return error_response([ImgdropError("file_too_large", "Direct uploads are limited to 4 MB.", 413)])
+    if content_type.lower().startswith("multipart/form-data"):
+        form = parse_form(content_type, raw)
+        if not form.files:
+            raise ValidationFailed([ImgdropError("file_blank", "File is required.", 400, "/file")])
+        created = []
+        for part in form.files:
+            fields = {"filename": part.filename, "content_type": part.content_type, **item_fields_for(form, part)}
+            try:
+                created.append(images.create_direct_upload(principal, fields, part.data, services, f"/{part.name}"))
+            except ValidationFailed as exc:
+                created.append({"error": exc.errors[0].as_dict(), "errors": [e.as_dict() for e in exc.errors]})
+            except ImgdropError as exc:
+                created.append({"error": exc.as_dict()})
+        status = 201 if any("id" in item for item in created) else 400
+        return json_response({"items": created}, status)
+    try:
+        document = json.loads(raw or b"null")
+    except json.JSONDecodeError:
+        document = None
+    if not isinstance(document, dict):
+        raise ValidationFailed([ImgdropError("body_invalid", "The body must be a JSON object.", 400, "")])
+    fields = dict(document)
+    content, data = images.decode_data_uri(fields.pop("file", None), "/file")
+    fields.setdefault("content_type", content)
+    image = images.create_direct_upload(principal, fields, data, services)
+    return json_response(image, 201, headers={"Location": image["links"]["self"]})
+
+
+@app.get("/v1/images", responses={200: {"description": "A page of images."}, 400: ERRORS, **AUTH_ERRORS})
+def list_images(
+    album_id: Annotated[str | None, Query()] = None,
+    tag: Annotated[str | None, Query()] = None,
+    status: Annotated[str | None, Query()] = None,
+    cursor: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> Any:
+    principal = current_principal(app)
+    page = images.list_images(
+        principal, services, album_id=album_id, tag=tag, status=status, cursor=cursor, limit=limit
+    )
+    return json_response(page)
+
+
+@app.get("/v1/images/<image_id>", responses={200: {"description": "The image."}, 404: ERRORS, **AUTH_ERRORS})
+def get_image(image_id: str) -> Any:
+    record = images.get_image(current_principal(app), image_id, services)
+    return json_response(images.present_image(record, services))
+
+
+@app.patch("/v1/images/<image_id>", responses={200: {"description": "Changed."}, 400: ERRORS, 404: ERRORS,
+                                               409: ERRORS, **AUTH_ERRORS})
+def patch_image(image_id: str, body: Annotated[dict[str, Any], Body()]) -> Any:
+    record = images.patch_image(current_principal(app), image_id, body, services)
+    return json_response(images.present_image(record, services))
+
+
+@app.delete("/v1/images/<image_id>", responses={204: {"description": "Deleted."}, 404: ERRORS, **AUTH_ERRORS})
+def delete_image(image_id: str) -> Any:
+    images.delete_image(current_principal(app), image_id, services)
+    return json_response(None, 204)
+
+
+@app.get("/v1/images/<image_id>/similar", responses={200: {"description": "Near duplicates, nearest first."},
+                                                     404: ERRORS, **AUTH_ERRORS})
+def similar_images(image_id: str) -> Any:
+    return json_response(images.similar_images(current_principal(app), image_id, services))
+
+
+@app.post("/v1/tags", responses={201: {"description": "Created."}, 400: ERRORS, **AUTH_ERRORS})
+def create_tag(body: Annotated[TagBody, Body()]) -> Any:
+    tag = tags.create_tag(current_principal(app), body.model_dump(exclude_none=True), services)
+    return json_response(tags.present_tag(tag), 201)
+
+
+@app.get("/v1/tags", responses={200: {"description": "The tenant's tags."}, **AUTH_ERRORS})
+def list_tags() -> Any:
+    return json_response({"items": [tags.present_tag(t) for t in tags.list_tags(current_principal(app), services)]})
+
+
+@app.get("/v1/tags/<tag_id>", responses={200: {"description": "The tag."}, 404: ERRORS, **AUTH_ERRORS})
+def get_tag(tag_id: str) -> Any:
+    return json_response(tags.present_tag(tags.get_tag(current_principal(app), tag_id, services)))
+
+
+@app.post("/v1/albums", responses={201: {"description": "Created."}, 400: ERRORS, **AUTH_ERRORS})
+def create_album(body: Annotated[NamedBody, Body()]) -> Any:
+    album = albums.create_album(current_principal(app), body.model_dump(exclude_none=True), services)
+    return json_response(albums.present_album(album), 201)
+
+
+@app.get("/v1/albums/<album_id>", responses={200: {"description": "The album."}, 404: ERRORS, **AUTH_ERRORS})
+def get_album(album_id: str) -> Any:
+    return json_response(albums.present_album(albums.get_album(current_principal(app), album_id, services)))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
+

@@ -1,0 +1,33 @@
+"""Lambda destination record of the process function → settle each image's status."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imgdrop.finalize import EventPublisher, settle_failure, settle_outcome
+from imgdrop.observability import logger, metrics, tracer
+from imgdrop.services import build_services
+
+services = build_services()
+events = EventPublisher(services.settings.event_bus_name)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    condition = event.get("requestContext", {}).get("condition")
+    settled: list[str | None] = []
+    if condition == "Success":
+        for outcome in (event.get("responsePayload") or {}).get("outcomes", []):
+            settled.append(settle_outcome(outcome, services, events))
+    else:
+        error = event.get("responsePayload") or {}
+        for record in (event.get("requestPayload") or {}).get("Records", []):
+            key = unquote_plus(record.get("s3", {}).get("object", {}).get("key", ""))
+            settled.append(settle_failure(key, error, services, events))
+    logger.info("Finalized", extra={"condition": condition, "settled": settled})
+    return {"settled": settled}

@@ -1,0 +1,176 @@
+"""`python -m imgdrop_local`: moto's server, the resources of template.yaml, the HTTP API
+emulation and the dispatcher, in one foreground process that stops cleanly on Ctrl-C or SIGTERM.
+
+stdout carries only the banner (URLs, the dev token, then `imgdrop local stack ready`);
+logs, including the functions' own, go to stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from typing import Any, TextIO
+
+from .template import DEV_JWT_SECRET, REGION, REPO_ROOT, cors_origins, create_resources, load
+
+log = logging.getLogger("imgdrop_local")
+
+READY_LINE = "imgdrop local stack ready"
+DEV_SCOPE = "images:read images:write tags:write"
+
+
+class PortInUse(RuntimeError):
+    pass
+
+
+def _check_port(port: int, host: str = "127.0.0.1") -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise PortInUse(f"{host}:{port} is in use ({exc.strerror})") from exc
+
+
+def _setup_logging() -> None:
+    level = os.environ.get("IMGDROP_LOCAL_LOG_LEVEL", "INFO").upper()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)-22s %(message)s", "%H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("werkzeug", "botocore", "boto3", "urllib3", "moto", "s3transfer"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def dev_token(secret: str) -> str | None:
+    try:
+        from imgdrop.auth import issue_token
+    except ImportError as exc:
+        log.warning("no dev token: %s", exc)
+        return None
+    return issue_token(secret, tenant="dev", scope=DEV_SCOPE, sub="dev", ttl=86400)
+
+
+def run(stop: threading.Event, banner: TextIO | None = None) -> int:
+    """Start everything, print the banner, wait for `stop`, then stop everything."""
+    from moto.server import ThreadedMotoServer
+
+    import boto3
+
+    from .dispatcher import Dispatcher
+    from .http_api import HttpApi, serve
+    from .lambda_runtime import LambdaRuntime, apply_environment
+
+    banner = banner or sys.stdout
+    api_port = int(os.environ.get("IMGDROP_API_PORT") or 3000)
+    aws_port = int(os.environ.get("IMGDROP_AWS_PORT") or 4566)
+    aws_url = f"http://127.0.0.1:{aws_port}"
+    api_url = f"http://127.0.0.1:{api_port}"
+    _check_port(aws_port)
+    _check_port(api_port)
+
+    stack = load()
+    secret = os.environ.get("JWT_SECRET") or DEV_JWT_SECRET
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        os.environ.pop(var, None)
+    local_env = {
+        "AWS_ENDPOINT_URL": aws_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's dummy credentials
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "PUBLIC_S3_ENDPOINT_URL": aws_url,
+        "JWT_SECRET": secret,
+        "API_BASE_URL": api_url,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    apply_environment(stack, local_env)
+
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
+    moto.start()
+    stoppers: list[Any] = [moto.stop]
+    try:
+        session = boto3.session.Session(region_name=REGION)
+        create_resources(session, stack, jwt_secret=secret)
+        log.info("moto on %s: table %s, bucket %s", aws_url, stack.table_name, stack.bucket_name)
+
+        delays = tuple(float(d) for d in os.environ.get("IMGDROP_RETRY_DELAYS", "0.2,0.5").split(",") if d)
+        workers = int(os.environ.get("IMGDROP_WORKERS") or 4)
+        runtime = LambdaRuntime(stack, retry_delays=delays, workers=workers, sqs_client=session.client("sqs"))
+        stoppers.insert(0, lambda: runtime.shutdown(timeout=5))
+        failed = runtime.preload()
+
+        api = HttpApi(runtime, stack.routes, stack.cors, cors_origins=cors_origins(stack))
+        server = serve(api, "127.0.0.1", api_port)
+        api_thread = threading.Thread(target=server.serve_forever, name="http-api", daemon=True)
+        api_thread.start()
+
+        def stop_api() -> None:
+            server.shutdown()
+            server.server_close()
+            api_thread.join(5)
+
+        stoppers.insert(0, stop_api)
+
+        dispatcher = Dispatcher(stack, runtime, session.client("s3"), session.client("sqs"))
+        dispatcher.start()
+        stoppers.insert(0, dispatcher.stop)
+
+        token = dev_token(secret)
+        lines = [
+            "",
+            f"  API            {api_url}/v1   (docs: {api_url}/v1/docs)",
+            f"  uploader page  {api_url}/",
+            f"  AWS endpoint   {aws_url}   (moto; dummy credentials, {REGION})",
+            f"  table {stack.table_name}, bucket {stack.bucket_name}",
+        ]
+        if failed:
+            lines.append(f"  not loaded     {', '.join(failed)} (see the log above)")
+        if token:
+            lines += [
+                "  dev token      tenant dev, scope \"" + DEV_SCOPE + "\", valid 24 h:",
+                "",
+                f"export IMGDROP_API_URL={api_url} IMGDROP_TOKEN={token}",
+                "",
+            ]
+        lines.append(READY_LINE)
+        print("\n".join(lines), file=banner, flush=True)
+
+        while not stop.wait(0.5):
+            pass
+        log.info("stopping")
+    finally:
+        for stopper in stoppers:
+            try:
+                stopper()
+            except Exception:  # noqa: BLE001 - keep stopping the rest
+                log.exception("while stopping")
+    return 0
+
+
+def main() -> int:
+    _setup_logging()
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("%s received", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    os.chdir(REPO_ROOT)
+    # The functions' loggers (powertools) write to sys.stdout; keep stdout for the banner.
+    banner = sys.stdout
+    sys.stdout = sys.stderr
+    try:
+        return run(stop, banner)
+    except PortInUse as exc:
+        log.error("%s: set IMGDROP_API_PORT / IMGDROP_AWS_PORT", exc)
+        return 1
+    finally:
+        sys.stdout = banner

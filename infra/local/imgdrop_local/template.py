@@ -1,0 +1,632 @@
+"""template.yaml, read at run time and resolved to what the local stack needs.
+
+The local stack never restates the deployment: routes, environment variables, the bucket's
+notification filters, retries, destinations, schedules and the table/bucket/queue properties
+all come from here, so tests and `make dev` cannot drift from what SAM deploys.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+PARTITION = "aws"
+LOCAL_API_ID = "imgdroplocal"
+DEV_JWT_SECRET = "imgdrop-local-dev-secret"  # noqa: S105 - the documented local-only secret
+
+_PSEUDO = {
+    "AWS::AccountId": ACCOUNT_ID,
+    "AWS::Region": REGION,
+    "AWS::Partition": PARTITION,
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackName": "imgdrop-local",
+    "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/imgdrop-local/local",
+    "AWS::NoValue": None,
+}
+
+
+# ---------------------------------------------------------------- YAML with CloudFormation tags
+
+
+class CfnLoader(yaml.SafeLoader):
+    """A SafeLoader that turns `!Ref X` into `{"Ref": "X"}` and `!Sub ...` into `{"Fn::Sub": ...}`."""
+
+
+def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else "Condition" if suffix == "Condition" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":  # !GetAtt Resource.Attribute
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+def load_yaml(path: Path | str = TEMPLATE_PATH) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.load(fh, Loader=CfnLoader)  # noqa: S506 - CfnLoader derives from SafeLoader
+
+
+# ---------------------------------------------------------------- the resolved model
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str  # GET, POST, ... or ANY
+    path: str  # /v1/images/{id}
+    function: str  # logical id of the integration's function
+    authorizer: str | None  # logical id of the authorizer's function, None for Auth NONE
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class Destination:
+    type: str  # "Lambda" | "SQS" | "SNS" | "EventBridge"
+    target: str  # logical id of the function or queue
+    arn: str
+
+
+@dataclass(frozen=True)
+class InvokeConfig:
+    maximum_retry_attempts: int = 2  # Lambda's default for asynchronous invocations
+    maximum_event_age_seconds: int = 21600
+    on_success: Destination | None = None
+    on_failure: Destination | None = None
+
+
+@dataclass(frozen=True)
+class Notification:
+    event: str  # s3:ObjectCreated:*
+    function: str  # logical id
+    prefix: str = ""
+    suffix: str = ""
+
+    def matches(self, key: str) -> bool:
+        return key.startswith(self.prefix) and key.endswith(self.suffix)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    function: str
+    name: str
+    expression: str
+    rate_seconds: float | None  # None for cron expressions
+
+
+@dataclass
+class Function:
+    logical_id: str
+    name: str  # the local function name (the logical id), as in its ARN
+    code_uri: Path
+    handler: str  # app.lambda_handler
+    memory_mb: int
+    timeout_s: int
+    environment: dict[str, str]
+    invoke_config: InvokeConfig
+    arn: str
+
+    @property
+    def module_path(self) -> Path:
+        module = self.handler.rsplit(".", 1)[0]
+        return self.code_uri / (module.replace(".", "/") + ".py")
+
+    @property
+    def handler_attr(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+
+@dataclass
+class Cors:
+    allow_origins: list[str]
+    allow_methods: list[str]
+    allow_headers: list[str]
+    expose_headers: list[str] = field(default_factory=list)
+    max_age: int | None = None
+    allow_credentials: bool = False
+
+
+@dataclass
+class Stack:
+    """What the local stack needs from template.yaml, with every intrinsic resolved."""
+
+    parameters: dict[str, Any]
+    functions: dict[str, Function]
+    routes: list[Route]
+    cors: Cors | None
+    notifications: list[Notification]
+    schedules: list[Schedule]
+    table_name: str
+    table_properties: dict[str, Any]
+    bucket_name: str
+    bucket_properties: dict[str, Any]
+    queue_names: dict[str, str]  # logical id -> queue name
+    queue_properties: dict[str, dict[str, Any]]
+    secret_name: str | None
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def function(self, logical_id: str) -> Function:
+        return self.functions[logical_id]
+
+    def by_short_name(self, name: str) -> Function:
+        """`api` -> ApiFunction: the folder name under functions/."""
+        for fn in self.functions.values():
+            if fn.code_uri.name == name:
+                return fn
+        raise KeyError(name)
+
+    def environment(self, *, check: bool = True) -> dict[str, str]:
+        """The union of every function's variables; all functions share one process locally,
+        so two functions that disagree on a value cannot both be right: fail loudly."""
+        merged: dict[str, str] = {}
+        owner: dict[str, str] = {}
+        for fn in self.functions.values():
+            for key, value in fn.environment.items():
+                if check and key in merged and merged[key] != value:
+                    raise ValueError(
+                        f"{key} differs between {owner[key]} ({merged[key]!r}) and "
+                        f"{fn.logical_id} ({value!r}); the local stack runs all functions in one process"
+                    )
+                merged.setdefault(key, value)
+                owner.setdefault(key, fn.logical_id)
+        return merged
+
+    @property
+    def failed_events_queue(self) -> str | None:
+        """The queue that a function's OnFailure destination names, if any."""
+        for fn in self.functions.values():
+            dest = fn.invoke_config.on_failure
+            if dest and dest.type == "SQS":
+                return self.queue_names[dest.target]
+        return next(iter(self.queue_names.values()), None)
+
+
+# ---------------------------------------------------------------- intrinsic functions
+
+
+class Resolver:
+    """Evaluates CloudFormation intrinsics against local values."""
+
+    def __init__(self, template: dict[str, Any], parameters: dict[str, Any]):
+        self.template = template
+        self.resources: dict[str, Any] = template.get("Resources", {})
+        self.parameters = parameters
+        self.conditions: dict[str, bool] = {}
+        self._physical: dict[str, Any] = {}
+        for name, expr in (template.get("Conditions") or {}).items():
+            self.conditions[name] = bool(self.resolve(expr))
+
+    # physical ids: what `Ref` answers for a resource, locally
+    def ref(self, name: str) -> Any:
+        if name in _PSEUDO:
+            return _PSEUDO[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name not in self.resources:
+            raise KeyError(f"!Ref {name}: no such parameter or resource")
+        if name in self._physical:
+            return self._physical[name]
+        res = self.resources[name]
+        props = res.get("Properties") or {}
+        kind = res["Type"]
+        self._physical[name] = f"local-{name}"  # guards against cycles
+        value: Any
+        if kind == "AWS::DynamoDB::Table":
+            value = self.resolve(props.get("TableName", name))
+        elif kind == "AWS::S3::Bucket":
+            value = self.resolve(props.get("BucketName", name.lower()))
+        elif kind == "AWS::SQS::Queue":
+            # Ref answers the queue URL in AWS; locally the name is what clients need.
+            value = self.resolve(props.get("QueueName", name))
+        elif kind == "AWS::SecretsManager::Secret":
+            # Ref answers the ARN in AWS; GetSecretValue accepts the name as well.
+            value = self.resolve(props.get("Name", name))
+        elif kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
+            value = self.resolve(props.get("FunctionName", name))
+        elif kind == "AWS::SNS::Topic":
+            value = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{name}"
+        else:
+            value = f"local-{name}"
+        self._physical[name] = value
+        return value
+
+    def get_att(self, name: str, attr: str) -> Any:
+        res = self.resources[name]
+        kind = res["Type"]
+        if kind in ("AWS::Serverless::Function", "AWS::Lambda::Function") and attr == "Arn":
+            return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.ref(name)}"
+        if kind == "AWS::SQS::Queue":
+            queue = self.ref(name)
+            if attr == "Arn":
+                return f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{queue}"
+            if attr == "QueueName":
+                return queue
+            if attr == "QueueUrl":
+                return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{queue}"
+        if kind == "AWS::S3::Bucket" and attr == "Arn":
+            return f"arn:aws:s3:::{self.ref(name)}"
+        if kind == "AWS::DynamoDB::Table" and attr == "Arn":
+            return f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{self.ref(name)}"
+        return f"local-{name}-{attr}"
+
+    def resolve(self, node: Any) -> Any:
+        if isinstance(node, list):
+            out = [self.resolve(item) for item in node]
+            return [item for item in out if item is not None]  # AWS::NoValue drops the item
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (key, arg), = node.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Condition" and isinstance(arg, str):
+                return self.conditions[arg]
+            if key.startswith("Fn::"):
+                return self._fn(key[4:], arg)
+        out = {k: self.resolve(v) for k, v in node.items()}
+        return {k: v for k, v in out.items() if v is not None}
+
+    def _fn(self, name: str, arg: Any) -> Any:
+        if name == "GetAtt":
+            parts = arg if isinstance(arg, list) else str(arg).split(".", 1)
+            return self.get_att(parts[0], self.resolve(parts[1]))
+        if name == "Sub":
+            return self._sub(arg)
+        if name == "Join":
+            sep, items = arg
+            return self.resolve(sep).join(str(i) for i in self.resolve(items))
+        if name == "Select":
+            index, items = arg
+            return self.resolve(items)[int(self.resolve(index))]
+        if name == "Split":
+            sep, text = arg
+            return self.resolve(text).split(self.resolve(sep))
+        if name == "If":
+            cond, yes, no = arg
+            return self.resolve(yes if self.conditions[cond] else no)
+        if name == "Equals":
+            left, right = (self.resolve(a) for a in arg)
+            return str(left) == str(right)
+        if name == "Not":
+            return not self.resolve(arg[0])
+        if name == "And":
+            return all(self.resolve(a) for a in arg)
+        if name == "Or":
+            return any(self.resolve(a) for a in arg)
+        if name == "GetAZs":
+            return [f"{REGION}a", f"{REGION}b", f"{REGION}c"]
+        if name == "Base64":
+            import base64
+
+            return base64.b64encode(str(self.resolve(arg)).encode()).decode()
+        if name == "FindInMap":
+            map_name, top, second = (self.resolve(a) for a in arg)
+            return self.template["Mappings"][map_name][top][second]
+        raise NotImplementedError(f"Fn::{name} is not supported by the local stack")
+
+    def _sub(self, arg: Any) -> str:
+        if isinstance(arg, list):
+            text, variables = arg[0], {k: self.resolve(v) for k, v in arg[1].items()}
+        else:
+            text, variables = arg, {}
+
+        def replace(match: re.Match[str]) -> str:
+            expr = match.group(1)
+            if expr.startswith("!"):
+                return "${" + expr[1:] + "}"
+            if expr in variables:
+                return str(variables[expr])
+            if "." in expr and expr.split(".", 1)[0] in self.resources:
+                res, attr = expr.split(".", 1)
+                return str(self.get_att(res, attr))
+            value = self.ref(expr)
+            return ",".join(value) if isinstance(value, list) else str(value)
+
+        return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _parameter_defaults(template: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for name, spec in (template.get("Parameters") or {}).items():
+        value = (overrides or {}).get(name, spec.get("Default", ""))
+        if spec.get("Type") == "CommaDelimitedList" and isinstance(value, str):
+            value = [v.strip() for v in value.split(",")] if value else []
+        params[name] = value
+    return params
+
+
+def _rate_seconds(expression: str) -> float | None:
+    match = re.fullmatch(r"rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)", expression.strip())
+    if not match:
+        return None
+    unit = match.group(2).rstrip("s")
+    return int(match.group(1)) * {"minute": 60, "hour": 3600, "day": 86400}[unit]
+
+
+def _destination(resolver: Resolver, spec: dict[str, Any] | None) -> Destination | None:
+    if not spec:
+        return None
+    raw = spec.get("Destination")
+    # The logical id is what the local stack routes on; find it in the unresolved expression.
+    target = None
+    if isinstance(raw, dict):
+        if "Fn::GetAtt" in raw:
+            att = raw["Fn::GetAtt"]
+            target = att[0] if isinstance(att, list) else str(att).split(".", 1)[0]
+        elif "Ref" in raw:
+            target = raw["Ref"]
+    arn = str(resolver.resolve(raw))
+    kind = spec.get("Type") or _kind_from_arn(arn)
+    if target is None:
+        target = arn.rsplit(":", 1)[-1]
+    return Destination(type=kind, target=target, arn=arn)
+
+
+def _kind_from_arn(arn: str) -> str:
+    service = arn.split(":")[2] if arn.count(":") >= 2 else ""
+    return {"lambda": "Lambda", "sqs": "SQS", "sns": "SNS", "events": "EventBridge"}.get(service, "Lambda")
+
+
+def load(path: Path | str | None = None, parameters: dict[str, Any] | None = None) -> Stack:
+    """Read template.yaml and resolve it to local values.
+
+    `parameters` override the template's parameter defaults (as `--parameter-overrides` would).
+    IMGDROP_TEMPLATE names another template (tests run stand-in functions next to a copy).
+    """
+    template_path = Path(path or os.environ.get("IMGDROP_TEMPLATE") or TEMPLATE_PATH)
+    root = template_path.resolve().parent
+    template = load_yaml(template_path)
+    resolver = Resolver(template, _parameter_defaults(template, parameters))
+    resources: dict[str, Any] = template.get("Resources", {})
+
+    globals_fn = (template.get("Globals") or {}).get("Function") or {}
+    global_env = resolver.resolve((globals_fn.get("Environment") or {}).get("Variables") or {})
+
+    functions: dict[str, Function] = {}
+    routes: list[Route] = []
+    schedules: list[Schedule] = []
+    api_default_auth: dict[str, str | None] = {}
+    cors: Cors | None = None
+
+    for logical_id, res in resources.items():
+        if res.get("Type") != "AWS::Serverless::HttpApi":
+            continue
+        props = res.get("Properties") or {}
+        auth = props.get("Auth") or {}
+        default = auth.get("DefaultAuthorizer")
+        authorizers = auth.get("Authorizers") or {}
+        fn_of_authorizer = None
+        if default:
+            arn_expr = authorizers[default].get("FunctionArn")
+            att = (arn_expr or {}).get("Fn::GetAtt") if isinstance(arn_expr, dict) else None
+            fn_of_authorizer = (att[0] if isinstance(att, list) else str(att).split(".", 1)[0]) if att else None
+        api_default_auth[logical_id] = fn_of_authorizer
+        cors_cfg = resolver.resolve(props.get("CorsConfiguration"))
+        if isinstance(cors_cfg, dict):
+            origins = cors_cfg.get("AllowOrigins") or []
+            cors = Cors(
+                allow_origins=[origins] if isinstance(origins, str) else list(origins),
+                allow_methods=list(cors_cfg.get("AllowMethods") or []),
+                allow_headers=[h.lower() for h in cors_cfg.get("AllowHeaders") or []],
+                expose_headers=list(cors_cfg.get("ExposeHeaders") or []),
+                max_age=cors_cfg.get("MaxAge"),
+                allow_credentials=bool(cors_cfg.get("AllowCredentials", False)),
+            )
+        elif cors_cfg is True:
+            cors = Cors(["*"], ["*"], ["*"])
+
+    for logical_id, res in resources.items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = res.get("Properties") or {}
+        env = dict(global_env)
+        env.update(resolver.resolve((props.get("Environment") or {}).get("Variables") or {}))
+        eic = props.get("EventInvokeConfig") or {}
+        dest = eic.get("DestinationConfig") or {}
+        invoke_config = InvokeConfig(
+            maximum_retry_attempts=int(resolver.resolve(eic.get("MaximumRetryAttempts", 2))),
+            maximum_event_age_seconds=int(resolver.resolve(eic.get("MaximumEventAgeInSeconds", 21600))),
+            on_success=_destination(resolver, dest.get("OnSuccess")),
+            on_failure=_destination(resolver, dest.get("OnFailure")),
+        )
+        functions[logical_id] = Function(
+            logical_id=logical_id,
+            name=str(resolver.ref(logical_id)),
+            code_uri=(root / str(resolver.resolve(props.get("CodeUri", globals_fn.get("CodeUri", ""))))).resolve(),
+            handler=str(resolver.resolve(props.get("Handler", globals_fn.get("Handler", "app.lambda_handler")))),
+            memory_mb=int(resolver.resolve(props.get("MemorySize", globals_fn.get("MemorySize", 128)))),
+            timeout_s=int(resolver.resolve(props.get("Timeout", globals_fn.get("Timeout", 3)))),
+            environment={k: "" if v is None else str(v) for k, v in env.items()},
+            invoke_config=invoke_config,
+            arn=resolver.get_att(logical_id, "Arn"),
+        )
+        for event_name, event in (props.get("Events") or {}).items():
+            kind = event.get("Type")
+            eprops = event.get("Properties") or {}
+            if kind == "HttpApi":
+                api_ref = eprops.get("ApiId")
+                api_id = api_ref.get("Ref") if isinstance(api_ref, dict) else None
+                default_auth = api_default_auth.get(api_id) if api_id else next(
+                    iter(api_default_auth.values()), None
+                )
+                auth = (eprops.get("Auth") or {}).get("Authorizer")
+                authorizer = None if auth == "NONE" else default_auth
+                method = str(resolver.resolve(eprops.get("Method", "ANY"))).upper()
+                routes.append(Route(method, str(resolver.resolve(eprops.get("Path", "/$default"))),
+                                    logical_id, authorizer))
+            elif kind in ("ScheduleV2", "Schedule"):
+                if eprops.get("State", "ENABLED") == "DISABLED" or eprops.get("Enabled") is False:
+                    continue
+                expression = str(resolver.resolve(eprops["ScheduleExpression"]))
+                schedules.append(Schedule(logical_id, event_name, expression, _rate_seconds(expression)))
+
+    notifications: list[Notification] = []
+    table_name = bucket_name = ""
+    table_properties: dict[str, Any] = {}
+    bucket_properties: dict[str, Any] = {}
+    queue_names: dict[str, str] = {}
+    queue_properties: dict[str, dict[str, Any]] = {}
+    secret_name: str | None = None
+    for logical_id, res in resources.items():
+        kind = res.get("Type")
+        if kind == "AWS::DynamoDB::Table" and not table_name:
+            table_name = str(resolver.ref(logical_id))
+            table_properties = resolver.resolve(res.get("Properties") or {})
+        elif kind == "AWS::S3::Bucket" and not bucket_name:
+            bucket_name = str(resolver.ref(logical_id))
+            raw_props = res.get("Properties") or {}
+            for cfg in (raw_props.get("NotificationConfiguration") or {}).get("LambdaConfigurations") or []:
+                fn_expr = cfg.get("Function")
+                att = fn_expr.get("Fn::GetAtt") if isinstance(fn_expr, dict) else None
+                target = (att[0] if isinstance(att, list) else str(att).split(".", 1)[0]) if att else None
+                if target is None:
+                    target = str(resolver.resolve(fn_expr)).rsplit(":", 1)[-1]
+                rules = ((cfg.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
+                values = {str(r["Name"]).lower(): str(resolver.resolve(r["Value"])) for r in rules}
+                notifications.append(Notification(str(resolver.resolve(cfg["Event"])), target,
+                                                  values.get("prefix", ""), values.get("suffix", "")))
+            bucket_properties = resolver.resolve({k: v for k, v in raw_props.items()
+                                                  if k != "NotificationConfiguration"})
+        elif kind == "AWS::SQS::Queue":
+            queue_names[logical_id] = str(resolver.ref(logical_id))
+            queue_properties[logical_id] = resolver.resolve(res.get("Properties") or {})
+        elif kind == "AWS::SecretsManager::Secret" and secret_name is None:
+            secret_name = str(resolver.ref(logical_id))
+
+    return Stack(
+        parameters=resolver.parameters,
+        functions=functions,
+        routes=routes,
+        cors=cors,
+        notifications=notifications,
+        schedules=schedules,
+        table_name=table_name,
+        table_properties=table_properties,
+        bucket_name=bucket_name,
+        bucket_properties=bucket_properties,
+        queue_names=queue_names,
+        queue_properties=queue_properties,
+        secret_name=secret_name,
+        raw=template,
+    )
+
+
+def cors_origins(stack: Stack) -> list[str]:
+    """IMGDROP_CORS_ORIGINS (comma separated) narrows the origins; default: the template's."""
+    env = os.environ.get("IMGDROP_CORS_ORIGINS", "").strip()
+    if env:
+        return [o.strip() for o in env.split(",") if o.strip()]
+    origins = stack.parameters.get("AllowedOrigins") or ["*"]
+    return [origins] if isinstance(origins, str) else list(origins)
+
+
+# ---------------------------------------------------------------- creating the resources
+
+
+_TABLE_KEYS = ("AttributeDefinitions", "KeySchema", "BillingMode", "ProvisionedThroughput",
+               "LocalSecondaryIndexes", "StreamSpecification", "TableClass")
+_QUEUE_ATTRIBUTES = ("DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod",
+                     "ReceiveMessageWaitTimeSeconds", "VisibilityTimeout", "FifoQueue",
+                     "ContentBasedDeduplication", "SqsManagedSseEnabled")
+
+
+def _client(session_or_clients: Any, service: str) -> Any:
+    if isinstance(session_or_clients, dict):
+        return session_or_clients[service]
+    return session_or_clients.client(service, region_name=REGION)
+
+
+def create_resources(session_or_clients: Any, stack: Stack | None = None, *,
+                     jwt_secret: str | None = None) -> dict[str, str]:
+    """Create the table, the bucket (with its CORS rules), the queues and the JWT secret from
+    the template's own properties.
+
+    `session_or_clients` is a boto3 session (or the boto3 module), or a dict of clients keyed
+    by service name ("dynamodb", "s3", "sqs", "secretsmanager"). Used by the local stack and by
+    tests/integration alike. Answers the physical names: table, bucket, queue URLs.
+    """
+    stack = stack or load()
+    out: dict[str, str] = {}
+
+    ddb = _client(session_or_clients, "dynamodb")
+    props = stack.table_properties
+    kwargs: dict[str, Any] = {k: props[k] for k in _TABLE_KEYS if k in props}
+    if "GlobalSecondaryIndexes" in props:
+        kwargs["GlobalSecondaryIndexes"] = [
+            {k: v for k, v in gsi.items() if k in ("IndexName", "KeySchema", "Projection",
+                                                   "ProvisionedThroughput")}
+            for gsi in props["GlobalSecondaryIndexes"]
+        ]
+    if (props.get("SSESpecification") or {}).get("SSEEnabled"):
+        kwargs["SSESpecification"] = {"Enabled": True}
+    ddb.create_table(TableName=stack.table_name, **kwargs)
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        ddb.update_time_to_live(TableName=stack.table_name, TimeToLiveSpecification={
+            "AttributeName": ttl["AttributeName"], "Enabled": True})
+    out["table"] = stack.table_name
+
+    s3 = _client(session_or_clients, "s3")
+    bprops = stack.bucket_properties
+    s3.create_bucket(Bucket=stack.bucket_name)  # us-east-1: no LocationConstraint
+    rules = ((bprops.get("CorsConfiguration") or {}).get("CorsRules")) or []
+    if rules:
+        origins = cors_origins(stack)
+        s3.put_bucket_cors(Bucket=stack.bucket_name, CORSConfiguration={"CORSRules": [
+            {
+                "AllowedMethods": rule["AllowedMethods"],
+                "AllowedOrigins": origins,
+                **({"AllowedHeaders": rule["AllowedHeaders"]} if "AllowedHeaders" in rule else {}),
+                **({"ExposeHeaders": rule["ExposedHeaders"]} if "ExposedHeaders" in rule else {}),
+                **({"MaxAgeSeconds": int(rule["MaxAge"])} if "MaxAge" in rule else {}),
+            }
+            for rule in rules
+        ]})
+    if "PublicAccessBlockConfiguration" in bprops:
+        s3.put_public_access_block(Bucket=stack.bucket_name,
+                                   PublicAccessBlockConfiguration=bprops["PublicAccessBlockConfiguration"])
+    if "BucketEncryption" in bprops:
+        # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryptionByDefault.
+        sse_rules = [
+            {("ApplyServerSideEncryptionByDefault" if k == "ServerSideEncryptionByDefault" else k): v
+             for k, v in rule.items()}
+            for rule in bprops["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        ]
+        s3.put_bucket_encryption(Bucket=stack.bucket_name,
+                                 ServerSideEncryptionConfiguration={"Rules": sse_rules})
+    out["bucket"] = stack.bucket_name
+
+    sqs = _client(session_or_clients, "sqs")
+    for logical_id, name in stack.queue_names.items():
+        qprops = stack.queue_properties.get(logical_id, {})
+        attributes = {k: str(qprops[k]).lower() if isinstance(qprops[k], bool) else str(qprops[k])
+                      for k in _QUEUE_ATTRIBUTES if k in qprops}
+        out[f"queue:{logical_id}"] = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+
+    if stack.secret_name:
+        secrets = _client(session_or_clients, "secretsmanager")
+        secret = jwt_secret or os.environ.get("JWT_SECRET") or DEV_JWT_SECRET
+        secrets.create_secret(Name=stack.secret_name, SecretString=secret)
+        out["secret"] = stack.secret_name
+    return out

@@ -1,0 +1,42 @@
+"""Albums ({id, name, created_at}); per-album rights come from the token (imgdrop.auth)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from imgdrop.auth import Principal
+from imgdrop.db import AlbumRecord, tenant_pk
+from imgdrop.errors import ImgdropError, NotFound, ValidationFailed
+from imgdrop.ids import new_id, now_iso
+
+if TYPE_CHECKING:
+    from imgdrop.services import Services
+
+
+def present_album(album: AlbumRecord) -> dict[str, Any]:
+    return {"id": album.id, "name": album.name, "created_at": album.created_at}
+
+
+def create_album(principal: Principal, body: Any, services: Services) -> AlbumRecord:
+    principal.require("images:write")
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationFailed([ImgdropError("name_blank", "Name is required.", 400, "/name")])
+    if len(name) > 100:
+        raise ValidationFailed([ImgdropError("name_too_long", "Name cannot be more than 100 characters.", 400, "/name")])
+    album_id = new_id()
+    album = AlbumRecord(
+        tenant_pk(principal.tenant), f"ALB#{album_id}", tenant=principal.tenant, id=album_id, name=name.strip(),
+        created_at=now_iso(),
+    )
+    services.repo.put_album(album)
+    return album
+
+
+def get_album(principal: Principal, album_id: str, services: Services) -> AlbumRecord:
+    principal.require("images:read")
+    album = services.repo.get_album(principal.tenant, album_id)
+    if album is None:
+        raise NotFound("Album")
+    principal.require_album(album_id, "read")
+    return album

@@ -1,0 +1,306 @@
+"""PynamoDB models of the single imgdrop table and the data-access class over them.
+
+Key layout (pk / sk):
+  T#{tenant}            IMG#{id}        an image
+  T#{tenant}            TAG#{id}        a tag
+  T#{tenant}            ALB#{id}        an album
+  T#{tenant}            SHA#{sha256}    claim: the canonical image of these exact bytes
+  T#{tenant}            SLUG#{slug}     claim: the image that owns this slug
+gsi1 (gsi1pk / gsi1sk): T#{tenant}#ALB#{album} / IMG#{id}   images of an album (sparse)
+gsi2 (gsi2pk / gsi2sk): PENDING#{shard} / {upload_expires_at}#{tenant}#{id}
+                        unsettled uploads (sparse: removed once an image settles)
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+from pynamodb.attributes import (
+    ListAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.exceptions import DoesNotExist, PutError, PynamoDBException, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from imgdrop.errors import StorageError
+
+PENDING_SHARDS = 8
+SETTLED = frozenset({"ready", "duplicate", "failed", "expired"})
+
+
+class JSONText(UnicodeAttribute):
+    """Free-form JSON stored as a string: never queried, so no need for a Map's type rules."""
+
+    def serialize(self, value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"), default=str)
+
+    def deserialize(self, value: str) -> Any:
+        return json.loads(value)
+
+
+class Gsi1(GlobalSecondaryIndex["ImageRecord"]):
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class Gsi2(GlobalSecondaryIndex["ImageRecord"]):
+    class Meta:
+        index_name = "gsi2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class _Base(Model):
+    class Meta:
+        table_name = "imgdrop"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class ImageRecord(_Base):
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    by_gsi1 = Gsi1()
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    by_gsi2 = Gsi2()
+    ttl = TTLAttribute(null=True)
+
+    tenant = UnicodeAttribute()
+    id = UnicodeAttribute()
+    owner = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    filename = UnicodeAttribute(null=True)
+    content_type = UnicodeAttribute()
+    declared_bytes = NumberAttribute()
+    profile = UnicodeAttribute()
+    purpose = UnicodeAttribute(null=True)
+    album_id = UnicodeAttribute(null=True)
+    parent_id = UnicodeAttribute(null=True)
+    slug = UnicodeAttribute(null=True)
+    tag_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    # descriptive fields from the seeds (title, description, rating, privacy, license, ...)
+    fields = JSONText(default=dict)
+    # what processing found: format, width, height, sha256, phash, exif, gps, colors, ...
+    result = JSONText(default=dict)
+    variants = JSONText(default=dict)
+    original = JSONText(null=True)
+    tags = JSONText(default=list)
+    similar = JSONText(default=list)
+    errors = JSONText(default=list)
+    duplicate_of = UnicodeAttribute(null=True)
+    upload_key = UnicodeAttribute()
+    upload_expires_at = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    processed_at = UnicodeAttribute(null=True)
+    attempts = NumberAttribute(default=0)
+
+
+class TagRecord(_Base):
+    tenant = UnicodeAttribute()
+    id = UnicodeAttribute()
+    category = UnicodeAttribute(null=True)
+    label = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+class AlbumRecord(_Base):
+    tenant = UnicodeAttribute()
+    id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+class ClaimRecord(_Base):
+    """A uniqueness claim (sha256, slug): the first conditional put wins."""
+
+    image_id = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+ALL_MODELS: tuple[type[Model], ...] = (ImageRecord, TagRecord, AlbumRecord, ClaimRecord)
+
+
+def bind(table_name: str) -> None:
+    """Point every model at the deployment's table (read from settings at cold start)."""
+    for model in ALL_MODELS:
+        model.Meta.table_name = table_name
+        model._connection = None
+
+
+def tenant_pk(tenant: str) -> str:
+    return f"T#{tenant}"
+
+
+def image_sk(image_id: str) -> str:
+    return f"IMG#{image_id}"
+
+
+def album_gsi_pk(tenant: str, album_id: str) -> str:
+    return f"T#{tenant}#ALB#{album_id}"
+
+
+def pending_gsi_pk(image_id: str) -> str:
+    return f"PENDING#{zlib.crc32(image_id.encode()) % PENDING_SHARDS}"
+
+
+def pending_gsi_sk(expires_at: str, tenant: str, image_id: str) -> str:
+    return f"{expires_at}#{tenant}#{image_id}"
+
+
+class Repository:
+    """The data access the domain functions get injected; SDK errors become StorageError."""
+
+    # ---- images
+    def put_new_image(self, record: ImageRecord) -> None:
+        try:
+            record.save(condition=ImageRecord.pk.does_not_exist())
+        except PutError as exc:
+            raise StorageError("The image record could not be created.") from exc
+
+    def get_image(self, tenant: str, image_id: str) -> ImageRecord | None:
+        try:
+            return ImageRecord.get(tenant_pk(tenant), image_sk(image_id))
+        except DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StorageError("The image record could not be read.") from exc
+
+    def save_image(self, record: ImageRecord) -> None:
+        try:
+            record.save()
+        except PynamoDBException as exc:
+            raise StorageError("The image record could not be saved.") from exc
+
+    def update_image(self, record: ImageRecord, actions: list[Any], condition: Any = None) -> bool:
+        """Apply update actions; False when the condition did not hold."""
+        try:
+            record.update(actions=actions, condition=condition)
+        except UpdateError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise StorageError("The image record could not be updated.") from exc
+        return True
+
+    def delete_image(self, record: ImageRecord) -> None:
+        try:
+            record.delete()
+        except PynamoDBException as exc:
+            raise StorageError("The image record could not be deleted.") from exc
+
+    def list_images(
+        self, tenant: str, *, album_id: str | None, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[ImageRecord], dict[str, Any] | None]:
+        try:
+            if album_id:
+                result = ImageRecord.by_gsi1.query(
+                    album_gsi_pk(tenant, album_id),
+                    scan_index_forward=False,
+                    limit=limit,
+                    last_evaluated_key=cursor,
+                )
+            else:
+                result = ImageRecord.query(
+                    tenant_pk(tenant),
+                    ImageRecord.sk.startswith("IMG#"),
+                    scan_index_forward=False,
+                    limit=limit,
+                    last_evaluated_key=cursor,
+                )
+            items = list(result)
+            return items, result.last_evaluated_key
+        except PynamoDBException as exc:
+            raise StorageError("The images could not be listed.") from exc
+
+    def iter_unsettled(self, expired_before: str) -> Iterator[ImageRecord]:
+        try:
+            for shard in range(PENDING_SHARDS):
+                yield from ImageRecord.by_gsi2.query(
+                    f"PENDING#{shard}", ImageRecord.gsi2sk < expired_before
+                )
+        except PynamoDBException as exc:
+            raise StorageError("The pending uploads could not be listed.") from exc
+
+    # ---- claims
+    def claim(self, tenant: str, kind: str, value: str, image_id: str, now: str) -> str:
+        """Claim a unique value for image_id; returns the owner (image_id when we won)."""
+        record = ClaimRecord(tenant_pk(tenant), f"{kind}#{value}", image_id=image_id, created_at=now)
+        try:
+            record.save(condition=ClaimRecord.pk.does_not_exist())
+            return image_id
+        except PutError as exc:
+            if not _is_conditional_failure(exc):
+                raise StorageError("The claim could not be written.") from exc
+        owner = self.claim_owner(tenant, kind, value)
+        return owner or image_id
+
+    def claim_owner(self, tenant: str, kind: str, value: str) -> str | None:
+        try:
+            return ClaimRecord.get(tenant_pk(tenant), f"{kind}#{value}", consistent_read=True).image_id
+        except DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StorageError("The claim could not be read.") from exc
+
+    def release_claim(self, tenant: str, kind: str, value: str, image_id: str) -> None:
+        try:
+            ClaimRecord(tenant_pk(tenant), f"{kind}#{value}").delete(
+                condition=ClaimRecord.image_id == image_id
+            )
+        except PynamoDBException as exc:
+            if not _is_conditional_failure(exc):
+                raise StorageError("The claim could not be released.") from exc
+
+    # ---- tags and albums
+    def put_tag(self, record: TagRecord) -> None:
+        try:
+            record.save(condition=TagRecord.pk.does_not_exist())
+        except PynamoDBException as exc:
+            raise StorageError("The tag could not be saved.") from exc
+
+    def get_tags(self, tenant: str, tag_ids: list[str]) -> dict[str, TagRecord]:
+        keys = [(tenant_pk(tenant), f"TAG#{tag_id}") for tag_id in dict.fromkeys(tag_ids)]
+        if not keys:
+            return {}
+        try:
+            return {tag.id: tag for tag in TagRecord.batch_get(keys)}
+        except PynamoDBException as exc:
+            raise StorageError("The tags could not be read.") from exc
+
+    def list_tags(self, tenant: str) -> list[TagRecord]:
+        try:
+            return list(TagRecord.query(tenant_pk(tenant), TagRecord.sk.startswith("TAG#")))
+        except PynamoDBException as exc:
+            raise StorageError("The tags could not be listed.") from exc
+
+    def put_album(self, record: AlbumRecord) -> None:
+        try:
+            record.save(condition=AlbumRecord.pk.does_not_exist())
+        except PynamoDBException as exc:
+            raise StorageError("The album could not be saved.") from exc
+
+    def get_album(self, tenant: str, album_id: str) -> AlbumRecord | None:
+        try:
+            return AlbumRecord.get(tenant_pk(tenant), f"ALB#{album_id}")
+        except DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StorageError("The album could not be read.") from exc
+
+
+def _is_conditional_failure(exc: PynamoDBException) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"

@@ -1,0 +1,440 @@
+"""render(): bytes in, a Rendition out. libvips resizes; Pillow reads headers, EXIF and HEIC."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from imgdrop.errors import ImageRejected, ImgdropError
+
+from . import analysis, metadata
+from .profiles import Plan, Profile, load_profiles, plan
+from .sniff import MIME, sniff
+
+DEFAULT_MAX_PIXELS = 100_000_000
+DEFAULT_MAX_FRAMES = 1000
+# Sources up to this many pixels are decoded at full size whatever the profile: cheap, and
+# the hashes then equal imagehash's on the full image bit for bit.
+EXACT_PIXELS = 2_100_000
+# Hashes, colours and blurhash of bigger sources come from the smallest rendition whose
+# shorter side is at least this (a fit variant or the decoded base).
+ANALYSIS_MIN_SIDE = 256
+
+_PIL_FORMAT = {
+    "jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "gif": "GIF",
+    "tiff": "TIFF", "avif": "AVIF", "heic": "HEIF",
+}
+_EXT = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif", "gif": "gif"}
+_VARIANT_MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif"}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One encoded output. ``filename`` is the object name to store it under."""
+
+    data: bytes = field(repr=False)
+    format: str  # jpeg | png | webp | avif
+    width: int
+    height: int
+    name: str = ""
+
+    @property
+    def ext(self) -> str:
+        return _EXT[self.format]
+
+    @property
+    def mime(self) -> str:
+        return _VARIANT_MIME[self.format]
+
+    @property
+    def bytes(self) -> int:
+        return len(self.data)
+
+    @property
+    def filename(self) -> str:
+        """``large.jpg`` for a primary, ``large.webp`` for the sibling named ``large.webp``."""
+        suffix = f".{self.ext}"
+        return self.name if self.name.endswith(suffix) else f"{self.name}{suffix}"
+
+
+@dataclass
+class Rendition:
+    format: str
+    mime: str
+    width: int
+    height: int
+    sha256: str
+    phash: str
+    dhash: str
+    exif: dict[str, Any]
+    gps: dict[str, float | None] | None
+    taken_at: str | None
+    camera: dict[str, str | None] | None
+    colors: list[dict[str, Any]]
+    grayscale: bool
+    has_alpha: bool
+    blurhash: str
+    animated: bool
+    frames: int
+    variants: dict[str, Variant]
+    profile: str = "default"
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the variant bytes, JSON-ready (variants as width/height/bytes/format)."""
+        out = {k: v for k, v in self.__dict__.items() if k != "variants"}
+        out["variants"] = {
+            name: {"width": v.width, "height": v.height, "bytes": v.bytes, "format": v.format}
+            for name, v in self.variants.items()
+        }
+        return out
+
+
+# ---------------------------------------------------------------- lazy imports
+
+_vips: Any = None
+_heif_registered = False
+
+
+def _pyvips() -> Any:
+    global _vips
+    if _vips is None:
+        import pyvips
+
+        pyvips.cache_set_max(0)  # every render sees new bytes; the cache only holds memory
+        _vips = pyvips
+    return _vips
+
+
+def _register_heif() -> None:
+    global _heif_registered
+    if not _heif_registered:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        _heif_registered = True
+
+
+# ---------------------------------------------------------------- header
+
+def _open_header(data: bytes, fmt: str, max_pixels: int, max_frames: int) -> tuple[Image.Image, int]:
+    """Pillow's lazy open (header only) and the frame count, with the size limits applied."""
+    if fmt == "heic":
+        _register_heif()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[fmt]])
+            width, height = im.size
+            if width * height > max_pixels:
+                raise ImageRejected(
+                    "image_too_large", f"The image has more than {max_pixels} pixels ({width}x{height})."
+                )
+            frames = int(getattr(im, "n_frames", 1) or 1)
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected("image_too_large", "The image's dimensions are too large.") from exc
+    except ImageRejected:
+        raise
+    except Exception as exc:  # UnidentifiedImageError, OSError, SyntaxError, EOFError, ...
+        raise ImageRejected("file_error", "The file is corrupt or truncated.") from exc
+    if width < 1 or height < 1:
+        raise ImageRejected("file_error", "The image has no pixels.")
+    if frames > max_frames:
+        raise ImageRejected("image_too_large", f"The image has more than {max_frames} frames.")
+    return im, frames
+
+
+def _icc_is_srgb(icc: bytes) -> bool:
+    """True for an RGB profile whose description names sRGB (nothing to convert)."""
+    if len(icc) < 132 or icc[16:20] != b"RGB ":
+        return False
+    count = int.from_bytes(icc[128:132], "big")
+    for i in range(min(count, 100)):
+        entry = icc[132 + 12 * i : 144 + 12 * i]
+        if entry[:4] == b"desc":
+            off, size = int.from_bytes(entry[4:8], "big"), int.from_bytes(entry[8:12], "big")
+            desc = icc[off : off + min(size, 512)]
+            return b"sRGB" in desc or "sRGB".encode("utf-16-be") in desc
+    return False
+
+
+# ---------------------------------------------------------------- vips helpers
+
+def _vips_error(exc: Exception) -> ImageRejected:
+    return ImageRejected("file_error", "The file is corrupt or truncated.")
+
+
+def _to_srgb8(img: Any) -> Any:
+    """uchar sRGB with 3 bands, or 4 with alpha."""
+    if img.interpretation in ("b-w", "grey16") or img.bands < 3:
+        img = img.colourspace("srgb")
+    elif img.format != "uchar":
+        img = img.colourspace("srgb")
+    if img.format != "uchar":
+        img = img.cast("uchar")
+    if img.bands > 4:
+        img = img[:4]
+    return img
+
+
+def _strip(img: Any) -> Any:
+    """A copy without the metadata fields a saver could carry over."""
+    img = img.copy()
+    for name in img.get_fields():
+        if name in ("icc-profile-data", "orientation", "exif-data", "xmp-data", "iptc-data") or name.startswith(
+            ("exif-", "jpeg-comment", "png-comment", "gif-comment")
+        ):
+            img.remove(name)
+    return img
+
+
+def _resize_exact(img: Any, width: int, height: int) -> Any:
+    if (img.width, img.height) == (width, height):
+        return img
+    alpha = img.bands == 4
+    if alpha:
+        img = img.premultiply()
+    img = img.resize(width / img.width, vscale=height / img.height, kernel="lanczos3")
+    if alpha:
+        img = img.unpremultiply()
+    if img.format != "uchar":
+        img = img.cast("uchar")
+    if (img.width, img.height) != (width, height):  # float rounding: trim or pad a pixel
+        img = img.gravity("centre", width, height, extend="copy")
+    return img
+
+
+def _to_pil(img: Any) -> tuple[Image.Image, Image.Image | None]:
+    """(RGB flattened on white, alpha or None) of an uchar sRGB vips image."""
+    if img.bands == 4:
+        raw = Image.frombytes("RGBA", (img.width, img.height), img.write_to_memory())
+        alpha = raw.getchannel("A")
+        flat = Image.new("RGB", raw.size, (255, 255, 255))
+        flat.paste(raw, mask=alpha)
+        return flat, alpha
+    return Image.frombytes("RGB", (img.width, img.height), img.write_to_memory()), None
+
+
+def _encode(img: Any, fmt: str, quality: int) -> bytes:
+    common = {"keep": "icc", "profile": "srgb"}
+    if fmt == "jpeg":
+        return img.jpegsave_buffer(Q=quality, **common)
+    if fmt == "png":
+        return img.pngsave_buffer(compression=6, **common)
+    if fmt == "webp":
+        return img.webpsave_buffer(Q=quality, effort=4, **common)
+    if fmt == "avif":
+        return img.heifsave_buffer(compression="av1", Q=quality, effort=2, bitdepth=8, **common)
+    raise ValueError(fmt)
+
+
+# ---------------------------------------------------------------- decode
+
+@dataclass
+class _Source:
+    width: int  # oriented
+    height: int
+    needs_icc: bool
+    gray: bool
+
+
+def _probe_vips(data: bytes) -> _Source:
+    vips = _pyvips()
+    try:
+        head = vips.Image.new_from_buffer(data, "")
+    except vips.Error as exc:
+        raise _vips_error(exc) from exc
+    fields = head.get_fields()
+    width, height = head.width, head.get("page-height") if "page-height" in fields else head.height
+    if "orientation" in fields and head.get("orientation") in (5, 6, 7, 8):
+        width, height = height, width
+    icc = head.get("icc-profile-data") if "icc-profile-data" in fields else b""
+    needs_icc = head.interpretation == "cmyk" or (bool(icc) and not _icc_is_srgb(icc))
+    return _Source(width, height, needs_icc, head.interpretation in ("b-w", "grey16"))
+
+
+def _thumb(data: bytes, width: int, height: int, src: _Source, *, animated: bool = False, crop: bool = False) -> Any:
+    vips = _pyvips()
+    opts: dict[str, Any] = {"height": height, "option_string": "fail_on=truncated" + (",n=-1" if animated else "")}
+    if crop:
+        opts["crop"] = "centre"
+    else:
+        opts["size"] = "force"
+    if src.needs_icc:
+        opts["export_profile"] = "srgb"
+    try:
+        return _to_srgb8(vips.Image.thumbnail_buffer(data, width, **opts))
+    except vips.Error as exc:
+        raise _vips_error(exc) from exc
+
+
+def _decode_heic(data: bytes, width: int, height: int) -> tuple[Any, _Source]:
+    """HEIC through pillow-heif (libvips here has no HEVC decoder), then into libvips."""
+    import pillow_heif
+
+    vips = _pyvips()
+    try:
+        heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
+        img = heif.to_pillow()
+    except Exception as exc:
+        raise ImageRejected("file_error", "The file is corrupt or truncated.") from exc
+    icc = img.info.get("icc_profile") or b""
+    if img.mode not in ("RGB", "RGBA"):
+        img = img.convert("RGBA" if "A" in img.mode else "RGB")
+    bands = len(img.mode)
+    v = vips.Image.new_from_memory(img.tobytes(), img.width, img.height, bands, "uchar")
+    v = v.copy(interpretation="srgb")
+    src = _Source(img.width, img.height, bool(icc) and not _icc_is_srgb(icc), False)
+    if src.needs_icc:
+        v.set_type(vips.GValue.blob_type, "icc-profile-data", icc)
+        try:
+            v = v.icc_transform("srgb", embedded=True, intent="perceptual")
+        except vips.Error:
+            pass  # an unreadable profile: keep the pixels as they are
+        v = _to_srgb8(v)
+    return v, src
+
+
+# ---------------------------------------------------------------- render
+
+def _pick(inter: list[tuple[Any, float, float]], p: Plan, w: int, h: int) -> tuple[Any, float, float]:
+    need_x, need_y = p.width / p.crop[2], p.height / p.crop[3]
+    fits = [c for c in inter if c[1] >= need_x - 1e-9 and c[2] >= need_y - 1e-9]
+    return min(fits or inter[:1], key=lambda c: c[1] * c[2])
+
+
+def _region(img: Any, sx: float, sy: float, crop: tuple[int, int, int, int], full: tuple[int, int]) -> Any:
+    x, y, cw, ch = crop
+    if (x, y, cw, ch) == (0, 0, *full):
+        return img
+    left, top = min(img.width - 1, round(x * sx)), min(img.height - 1, round(y * sy))
+    width = max(1, min(img.width - left, round(cw * sx)))
+    height = max(1, min(img.height - top, round(ch * sy)))
+    return img.crop(left, top, width, height)
+
+
+def _analyse(img: Any, gray_source: bool) -> dict[str, Any]:
+    rgb, alpha = _to_pil(img)
+    gray = rgb.convert("L")
+    return {
+        "phash": analysis.phash(gray),
+        "dhash": analysis.dhash(gray),
+        "colors": analysis.colors_of(rgb, alpha),
+        "grayscale": gray_source or analysis.is_grayscale(rgb),
+        "blurhash": analysis.blurhash_of(rgb),
+    }
+
+
+def _formats(profile: Profile, has_alpha: bool, animated: bool) -> list[str]:
+    """Encoded formats per variant, the primary first."""
+    if animated:
+        return ["webp"]
+    primary = profile.formats[0]
+    if primary == "jpeg" and has_alpha:
+        primary = "png"
+    return [primary] + [f for f in profile.formats[1:] if f != primary]
+
+
+def _emit(out: dict[str, Any], name: str, img: Any, formats: list[str], profile: Profile) -> None:
+    for i, fmt in enumerate(formats):
+        key = name if i == 0 else f"{name}.{fmt}"
+        quality = profile.quality.get(fmt, 80)
+        data = _encode(img, fmt, quality)
+        height = img.get("page-height") if "page-height" in img.get_fields() else img.height
+        out[key] = Variant(data, fmt, img.width, height, key)
+
+
+def render(
+    data: bytes,
+    profile: str = "default",
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_frames: int = DEFAULT_MAX_FRAMES,
+    profiles: dict[str, Profile] | None = None,
+) -> Rendition:
+    """Verify, analyse and render ``data`` with the named profile. Pure: no I/O, no env.
+
+    Raises ImageRejected (file_error, unsupported_format, image_too_large) for bad input and
+    ImgdropError ``unknown_profile`` for a profile name the profiles do not define.
+    """
+    data = bytes(data)
+    table = profiles if profiles is not None else load_profiles()
+    if profile not in table:
+        raise ImgdropError("unknown_profile", f"Unknown profile {profile!r}.", 400)
+    prof = table[profile]
+    fmt = sniff(data)
+    header, frames = _open_header(data, fmt, max_pixels, max_frames)
+    exif_dict, gps, taken_at, camera = metadata.extract(metadata.read_exif(header.info.get("exif"), header))
+    animated = fmt in ("gif", "webp") and frames > 1
+
+    if fmt == "heic":
+        full, src = _decode_heic(data, *header.size)
+    else:
+        full, src = None, _probe_vips(data)
+    W, H = src.width, src.height
+    plans = [plan(spec, W, H) for spec in prof.variants]
+
+    variants: dict[str, Variant] = {}
+    if animated:
+        # Each variant streams from the source (a decoded base of every frame could be huge).
+        aw, ah = (W, H) if W * H <= EXACT_PIXELS else plan_fit(W, H, 512)
+        first = _thumb(data, aw, ah, src).copy_memory()
+        has_alpha = first.bands == 4 and first[3].min() < 255
+        facts = _analyse(first if has_alpha else first[:3] if first.bands == 4 else first, src.gray)
+        formats = _formats(prof, has_alpha, True)
+        for p in plans:
+            img = _thumb(data, p.width, p.height, src, animated=True, crop=p.spec.mode == "cover")
+            _emit(variants, p.spec.name, _strip(img).copy_memory(), formats, prof)
+    else:
+        scale = 1.0 if W * H <= EXACT_PIXELS else max(p.scale for p in plans)
+        bw, bh = max(1, round(W * scale)), max(1, round(H * scale))
+        try:
+            base = _resize_exact(full, bw, bh) if full is not None else _thumb(data, bw, bh, src)
+            base = base.copy_memory()
+        except _pyvips().Error as exc:
+            raise _vips_error(exc) from exc
+        has_alpha = base.bands == 4 and base[3].min() < 255
+        if base.bands == 4 and not has_alpha:
+            base = base[:3]
+        base = _strip(base)
+        formats = _formats(prof, has_alpha, False)
+        inter: list[tuple[Any, float, float]] = [(base, bw / W, bh / H)]
+        rendered: dict[str, Any] = {}
+        for p in sorted(plans, key=lambda p: -p.scale):
+            img, sx, sy = _pick(inter, p, W, H)
+            img = _resize_exact(_region(img, sx, sy, p.crop, (W, H)), p.width, p.height).copy_memory()
+            rendered[p.spec.name] = img
+            if p.spec.mode != "cover":
+                inter.append((img, p.width / W, p.height / H))
+        for p in plans:  # profile order
+            _emit(variants, p.spec.name, rendered[p.spec.name], formats, prof)
+        candidates = [c for c in inter if min(c[0].width, c[0].height) >= ANALYSIS_MIN_SIDE]
+        source = inter[0][0] if scale == 1.0 else min(candidates or inter[:1], key=lambda c: c[1])[0]
+        facts = _analyse(source, src.gray)
+
+    return Rendition(
+        format=fmt,
+        mime=MIME[fmt],
+        width=W,
+        height=H,
+        sha256=hashlib.sha256(data).hexdigest(),
+        exif=exif_dict,
+        gps=gps,
+        taken_at=taken_at,
+        camera=camera,
+        has_alpha=bool(has_alpha),
+        animated=animated,
+        frames=frames,
+        variants=variants,
+        profile=profile,
+        **facts,
+    )
+
+
+def plan_fit(width: int, height: int, box: int) -> tuple[int, int]:
+    s = min(1.0, box / width, box / height)
+    return max(1, round(width * s)), max(1, round(height * s))

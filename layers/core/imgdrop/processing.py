@@ -1,0 +1,141 @@
+"""The process step: verify what S3 received, render it, dedupe it, store variants.
+
+It never settles an image's status itself: it returns an outcome that the finalize step
+(reached through the function's Lambda destinations) turns into ready, duplicate or failed.
+Every step is safe to repeat: S3 delivers events at least once and Lambda retries crashes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from imgdrop.db import SETTLED, ClaimRecord, ImageRecord, tenant_pk
+from imgdrop.errors import ImageRejected
+from imgdrop.ids import now_iso
+from imgdrop.observability import logger
+from imgdrop.services import Services
+from imgdrop.storage import parse_upload_key, variant_key
+
+CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif", "gif": "image/gif"}
+EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif", "gif": "gif"}
+
+
+@dataclass
+class Outcome:
+    """What finalize needs; small, since a destination record is limited to 256 KB."""
+
+    outcome: str  # rendered | duplicate | rejected | skipped
+    tenant: str | None = None
+    image_id: str | None = None
+    duplicate_of: str | None = None
+    error: dict[str, str] | None = None
+    similar: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def process_upload(key: str, services: Services) -> Outcome:
+    parsed = parse_upload_key(key)
+    if parsed is None:
+        logger.warning("Ignoring an object outside uploads/{tenant}/{id}", extra={"key": key})
+        return Outcome("skipped")
+    tenant, image_id = parsed
+    record = services.repo.get_image(tenant, image_id)
+    if record is None:
+        # No record: nobody asked for this upload (or it was deleted). Keep nothing unaccounted for.
+        services.objects.delete([key])
+        return Outcome("skipped", tenant, image_id, error={"code": "orphan_upload", "title": "No image record."})
+    if record.status in SETTLED:
+        return Outcome("skipped", tenant, image_id)
+    services.repo.update_image(
+        record,
+        [ImageRecord.status.set("processing"), ImageRecord.attempts.add(1), ImageRecord.updated_at.set(now_iso())],
+    )
+    try:
+        return _render_and_store(record, services)
+    except ImageRejected as exc:
+        return Outcome("rejected", tenant, image_id, error={"code": exc.code, "title": exc.title})
+
+
+def _render_and_store(record: ImageRecord, services: Services) -> Outcome:
+    from imgdrop.dedupe import policy_for
+    from imgdrop.pipeline import render
+
+    settings = services.settings
+    data = services.objects.read(record.upload_key, max_bytes=record.declared_bytes)
+    if len(data) != record.declared_bytes:
+        raise ImageRejected(
+            "size_mismatch",
+            f"The upload has {'more' if len(data) > record.declared_bytes else len(data)} bytes; "
+            f"{record.declared_bytes} were declared.",
+        )
+    rendition = render(data, record.profile, max_pixels=settings.max_pixels, max_frames=settings.max_frames)
+    tenant, image_id = record.tenant, record.id
+    now = now_iso()
+
+    canonical = services.repo.claim(tenant, "SHA", rendition.sha256, image_id, now)
+    if canonical != image_id:
+        services.objects.delete([record.upload_key])
+        return _duplicate(record, rendition, canonical, services)
+
+    policy = policy_for(record.profile)
+    near = [] if policy.mode == "off" else [
+        (other, distance)
+        for other, distance in services.index.find(tenant, rendition.phash, policy.threshold)
+        if other != image_id
+    ]
+    if near and policy.mode == "reject":
+        nearest = near[0][0]
+        # The sha claim must name the canonical image, never this duplicate.
+        ClaimRecord(tenant_pk(tenant), f"SHA#{rendition.sha256}", image_id=nearest, created_at=now).save()
+        services.objects.delete([record.upload_key])
+        return _duplicate(record, rendition, nearest, services)
+
+    variants = {}
+    for name, variant in rendition.variants.items():
+        ext = EXTENSIONS[variant.format]
+        key = variant_key(tenant, image_id, name, ext)
+        services.objects.write(key, variant.data, content_type=CONTENT_TYPES[variant.format],
+                               cache_control="private, max-age=31536000, immutable")
+        variants[name] = {"key": key, "width": variant.width, "height": variant.height,
+                          "bytes": len(variant.data), "format": variant.format}
+    similar = [{"id": other, "distance": distance} for other, distance in near]
+    services.repo.update_image(
+        record,
+        [
+            ImageRecord.result.set(_result_of(rendition)),
+            ImageRecord.variants.set(variants),
+            ImageRecord.original.set({"key": record.upload_key, "width": rendition.width,
+                                      "height": rendition.height, "bytes": len(data), "format": rendition.format}),
+            ImageRecord.similar.set(similar),
+            ImageRecord.updated_at.set(now_iso()),
+        ],
+    )
+    services.index.add(tenant, image_id, rendition.phash)
+    return Outcome("rendered", tenant, image_id, similar=similar)
+
+
+def _duplicate(record: ImageRecord, rendition: Any, canonical: str, services: Services) -> Outcome:
+    services.repo.update_image(
+        record,
+        [ImageRecord.result.set(_result_of(rendition)), ImageRecord.updated_at.set(now_iso())],
+    )
+    return Outcome(
+        "duplicate",
+        record.tenant,
+        record.id,
+        duplicate_of=canonical,
+        error={"code": "image_already_exists", "title": "This image was uploaded before."},
+    )
+
+
+RESULT_FIELDS = (
+    "format", "width", "height", "sha256", "phash", "dhash", "exif", "gps", "taken_at", "camera",
+    "colors", "grayscale", "has_alpha", "blurhash", "animated", "frames",
+)
+
+
+def _result_of(rendition: Any) -> dict[str, Any]:
+    return {name: getattr(rendition, name, None) for name in RESULT_FIELDS}

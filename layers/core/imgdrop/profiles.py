@@ -1,0 +1,44 @@
+"""Profile names and the purpose → profile rule, read without any imaging library.
+
+The profile definitions live in profiles.json beside this module; a deployment overrides the
+whole file with IMGDROP_PROFILES_FILE. The pipeline reads the same file for the variant specs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+BUILTIN_PROFILES_FILE = Path(__file__).with_name("profiles.json")
+
+PURPOSE_PROFILES = {"product": "product", "account": "avatar", "user": "avatar", "category": "default"}
+
+
+def profiles_file() -> Path:
+    override = os.environ.get("IMGDROP_PROFILES_FILE", "")
+    return Path(override) if override else BUILTIN_PROFILES_FILE
+
+
+@lru_cache(maxsize=4)
+def _read(path: str) -> dict[str, Any]:
+    document = json.loads(Path(path).read_text())
+    return document.get("profiles", document)
+
+
+def profile_definitions() -> dict[str, Any]:
+    return _read(str(profiles_file()))
+
+
+def profile_names() -> frozenset[str]:
+    return frozenset(profile_definitions())
+
+
+def profile_for(profile: str | None, purpose: str | None) -> str:
+    if profile:
+        return profile
+    if purpose:
+        return PURPOSE_PROFILES[purpose]
+    return "default"

@@ -1,0 +1,38 @@
+"""What the domain functions get injected, built once per cold start from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from imgdrop.db import Repository, bind
+from imgdrop.settings import Settings, get_settings
+from imgdrop.storage import ObjectStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    repo: Repository
+    objects: ObjectStore
+    # The near-duplicate index; built lazily since the api only needs it for /similar.
+    _index: Any = field(default=None, repr=False)
+
+    @property
+    def index(self) -> Any:
+        if self._index is None:
+            from imgdrop.dedupe import DynamoHashIndexStore, NearDuplicateIndex
+
+            self._index = NearDuplicateIndex(DynamoHashIndexStore(self.settings.table_name))
+        return self._index
+
+
+def build_services(settings: Settings | None = None) -> Services:
+    settings = settings or get_settings()
+    bind(settings.table_name)
+    objects = ObjectStore(
+        settings.bucket_name,
+        public_endpoint_url=settings.public_s3_endpoint_url or settings.aws_endpoint_url,
+        cdn_base_url=settings.cdn_base_url,
+    )
+    return Services(settings=settings, repo=Repository(), objects=objects)

@@ -1,0 +1,38 @@
+"""Typed settings, read once from the environment at cold start."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+
+class Settings(BaseModel):
+    table_name: str = Field(alias="TABLE_NAME")
+    bucket_name: str = Field(alias="BUCKET_NAME")
+    stage: str = Field(default="dev", alias="STAGE")
+    event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME")
+    # Public base URL of the API, for `links.self`; empty answers relative links.
+    api_base_url: str = Field(default="", alias="API_BASE_URL")
+    api_base_path: str = Field(default="/v1", alias="API_BASE_PATH")
+    upload_expiry_seconds: int = Field(default=900, alias="UPLOAD_EXPIRY_SECONDS", ge=60, le=900)
+    download_expiry_seconds: int = Field(default=3600, alias="DOWNLOAD_EXPIRY_SECONDS", ge=60)
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, alias="MAX_UPLOAD_BYTES", ge=1)
+    max_direct_upload_bytes: int = Field(default=4 * 1024 * 1024, alias="MAX_DIRECT_UPLOAD_BYTES")
+    max_pixels: int = Field(default=100_000_000, alias="MAX_PIXELS", ge=1)
+    max_frames: int = Field(default=1000, alias="MAX_FRAMES", ge=1)
+    profiles_file: str = Field(default="", alias="IMGDROP_PROFILES_FILE")
+    cdn_base_url: str = Field(default="", alias="CDN_BASE_URL")
+    # AWS endpoint of an emulator (moto) for local runs; empty in AWS.
+    aws_endpoint_url: str = Field(default="", alias="AWS_ENDPOINT_URL")
+    # Endpoint used in URLs handed to clients (presigned POST/GET); defaults to aws_endpoint_url.
+    public_s3_endpoint_url: str = Field(default="", alias="PUBLIC_S3_ENDPOINT_URL")
+
+    model_config = {"populate_by_name": True, "extra": "ignore"}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    import os
+
+    return Settings.model_validate(dict(os.environ))

@@ -1,0 +1,139 @@
+"""S3 access: presigned uploads and downloads, object reads and writes.
+
+Keys: uploads/{tenant}/{image_id} (what the client sent; private, deleted once settled
+as a duplicate) and images/{tenant}/{image_id}/{variant}.{ext} (the variants).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cached_property
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from imgdrop.errors import StorageError
+from imgdrop.ids import iso, utc_now
+
+# Retries with exponential backoff for throttling and 5xx, beyond the SDK's legacy default.
+_RETRIES = Config(retries={"max_attempts": 5, "mode": "adaptive"}, connect_timeout=5, read_timeout=30)
+
+
+def upload_key(tenant: str, image_id: str) -> str:
+    return f"uploads/{tenant}/{image_id}"
+
+
+def variant_key(tenant: str, image_id: str, name: str, ext: str) -> str:
+    return f"images/{tenant}/{image_id}/{name}.{ext}"
+
+
+def parse_upload_key(key: str) -> tuple[str, str] | None:
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] != "uploads" or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+@dataclass(frozen=True)
+class PresignedPost:
+    url: str
+    fields: dict[str, str]
+    expires_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": "POST", "url": self.url, "fields": self.fields, "expires_at": self.expires_at}
+
+
+class ObjectStore:
+    def __init__(self, bucket: str, *, public_endpoint_url: str = "", cdn_base_url: str = ""):
+        self.bucket = bucket
+        self._public_endpoint_url = public_endpoint_url
+        self._cdn_base_url = cdn_base_url.rstrip("/")
+
+    @cached_property
+    def _client(self) -> Any:
+        return boto3.client("s3", config=_RETRIES)
+
+    @cached_property
+    def _signing_client(self) -> Any:
+        """Signs the URLs handed to clients: path-style on an emulator's loopback endpoint."""
+        if not self._public_endpoint_url:
+            return self._client
+        return boto3.client(
+            "s3",
+            endpoint_url=self._public_endpoint_url,
+            config=_RETRIES.merge(Config(s3={"addressing_style": "path"}, signature_version="s3v4")),
+        )
+
+    def presigned_post(self, key: str, *, content_type: str, max_bytes: int, expires_in: int) -> PresignedPost:
+        """A POST policy bound to this exact key, type and size range: the client can't pick others."""
+        try:
+            post = self._signing_client.generate_presigned_post(
+                Bucket=self.bucket,
+                Key=key,
+                Fields={"Content-Type": content_type},
+                Conditions=[
+                    {"Content-Type": content_type},
+                    ["content-length-range", 1, max_bytes],
+                ],
+                ExpiresIn=expires_in,
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError("The upload could not be signed.") from exc
+        expires_at = iso(utc_now() + timedelta(seconds=expires_in))
+        return PresignedPost(url=post["url"], fields=post["fields"], expires_at=expires_at)
+
+    def presigned_get(self, key: str, *, expires_in: int) -> str:
+        if self._cdn_base_url:
+            return f"{self._cdn_base_url}/{key}"
+        try:
+            return self._signing_client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError("The download could not be signed.") from exc
+
+    def head(self, key: str) -> dict[str, Any] | None:
+        try:
+            return self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise StorageError("The object could not be inspected.") from exc
+        except BotoCoreError as exc:
+            raise StorageError("The object could not be inspected.") from exc
+
+    def read(self, key: str, *, max_bytes: int) -> bytes:
+        """Read at most max_bytes + 1 bytes, so an oversized object is detected without loading it."""
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max_bytes}")
+            return response["Body"].read()
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError("The object could not be read.") from exc
+
+    def write(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None:
+        extra = {"CacheControl": cache_control} if cache_control else {}
+        try:
+            self._client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, **extra)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError("The object could not be written.") from exc
+
+    def delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            try:
+                self._client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True}
+                )
+            except (BotoCoreError, ClientError) as exc:
+                raise StorageError("Objects could not be deleted.") from exc
+
+    def list_keys(self, prefix: str) -> list[tuple[str, Any]]:
+        try:
+            pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            return [(obj["Key"], obj["LastModified"]) for page in pages for obj in page.get("Contents", [])]
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError("Objects could not be listed.") from exc

@@ -1,0 +1,152 @@
+"""The near-duplicate index against DynamoDB (moto): keys, sets, shards, errors."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from imgdrop.dedupe import DynamoHashIndexStore, NearDuplicateIndex, format_hash, hamming, write_keys
+from imgdrop.errors import StorageError
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def table_name():
+    """The single table. Isolated here: a shared fixture built from template.yaml replaces it."""
+    name = os.environ.get("TABLE_NAME", "imgdrop-test")
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        client.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "gsi1",
+                    "KeySchema": [
+                        {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                        {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield name
+
+
+@pytest.fixture
+def client(table_name):
+    return boto3.client("dynamodb", region_name=REGION)
+
+
+@pytest.fixture
+def store(client, table_name):
+    return DynamoHashIndexStore(client, table_name, max_workers=4)
+
+
+def _near(value: str, distance: int, rng: random.Random) -> str:
+    v = int(value, 16)
+    for bit in rng.sample(range(64), distance):
+        v ^= 1 << bit
+    return format_hash(v)
+
+
+def test_add_then_find_nearest_first_and_exclude(store):
+    index = NearDuplicateIndex(store)
+    rng = random.Random(1)
+    base = "c3a5f00f12345678"
+    index.add("acme", "img-a", base)
+    index.add("acme", "img-b", _near(base, 6, rng))
+    index.add("acme", "img-c", _near(base, 20, rng))
+
+    assert index.find("acme", base, 12) == [("img-a", 0), ("img-b", 6)]
+    assert index.find("acme", base, 12, exclude="img-a") == [("img-b", 6)]
+
+
+def test_bucket_items_use_the_tenant_band_key_and_a_string_set(store, client, table_name):
+    NearDuplicateIndex(store).add("acme", "img-a", "C3A5F00F12345678")
+
+    key = write_keys("acme", "c3a5f00f12345678")[0]
+    item = client.get_item(TableName=table_name, Key={"pk": {"S": key}, "sk": {"S": "S#0"}})["Item"]
+    assert key == "T#acme#PH0#c3a5"
+    assert item["e"] == {"SS": ["c3a5f00f12345678:img-a"]}
+    assert store.stats.write_requests == 68
+
+
+def test_tenants_never_see_each_other(store):
+    index = NearDuplicateIndex(store)
+    index.add("acme", "img-a", "c3a5f00f12345678")
+
+    assert index.find("globex", "c3a5f00f12345678", 12) == []
+
+
+def test_add_is_idempotent_and_remove_deletes(store):
+    index = NearDuplicateIndex(store)
+    index.add("acme", "img-a", "c3a5f00f12345678")
+    index.add("acme", "img-a", "c3a5f00f12345678")  # S3 redelivery
+    assert index.find("acme", "c3a5f00f12345678", 4) == [("img-a", 0)]
+
+    index.remove("acme", "img-a", "c3a5f00f12345678")
+    assert index.find("acme", "c3a5f00f12345678", 15) == []
+
+
+def test_full_buckets_overflow_to_shards_and_are_read_back(client, table_name):
+    store = DynamoHashIndexStore(client, table_name, entries_per_item=3, max_workers=4)
+    index = NearDuplicateIndex(store)
+    base = "0000ffff0000ffff"
+    ids = [f"img-{i}" for i in range(8)]
+    for image_id in ids:
+        index.add("acme", image_id, base)  # all share every bucket: 3 shards each
+
+    head = client.get_item(TableName=table_name, Key={"pk": {"S": "T#acme#PH0#0000"}, "sk": {"S": "S#0"}})
+    before = store.stats.snapshot()
+    found = index.find("acme", base, 4)
+    used = store.stats.since(before)
+
+    assert head["Item"]["n"] == {"N": "3"}
+    assert found == [(i, 0) for i in sorted(ids)]
+    assert used.read_requests == 2  # first shards, then the overflow shards
+    assert used.items_read == 4 * 3
+
+    index.remove("acme", "img-7", base)
+    assert [i for i, _ in index.find("acme", base, 4)] == sorted(ids[:7])
+
+
+def test_matches_brute_force_with_many_keys_per_lookup(store):
+    # threshold 12 reads 548 keys: six BatchGetItem requests, whatever the collection size
+    rng = random.Random(7)
+    index = NearDuplicateIndex(store)
+    query = format_hash(rng.getrandbits(64))
+    stored = {f"near-{d}": _near(query, d, rng) for d in range(0, 15, 2)}
+    stored |= {f"rand-{i}": format_hash(rng.getrandbits(64)) for i in range(6)}
+    for image_id, phash in stored.items():
+        index.add("acme", image_id, phash)
+
+    before = store.stats.snapshot()
+    found = index.find("acme", query, 12)
+    used = store.stats.since(before)
+
+    expected = sorted(((i, hamming(h, query)) for i, h in stored.items() if hamming(h, query) <= 12),
+                      key=lambda m: (m[1], m[0]))
+    assert found == expected
+    assert used.read_requests == 6
+
+
+def test_client_errors_become_storage_errors(client):
+    store = DynamoHashIndexStore(client, "no-such-table")
+
+    with pytest.raises(StorageError) as info:
+        NearDuplicateIndex(store).find("acme", "c3a5f00f12345678", 12)
+    assert info.value.code == "storage_error"
+    assert type(info.value.__cause__).__name__ == "ClientError"
+
+    with pytest.raises(StorageError):
+        NearDuplicateIndex(store).add("acme", "img-a", "c3a5f00f12345678")

@@ -1,0 +1,533 @@
+// imgdrop's browser uploader: no framework, no build step.
+// Flow per file: sha256 (so a repeat is answered before any byte is sent) -> POST /v1/uploads
+// (batches of <= 100) -> multipart POST of the presigned fields + file straight to storage
+// (XMLHttpRequest for upload progress) -> poll GET /v1/images/{id} until it settles -> card.
+(function () {
+  "use strict";
+
+  const TOKEN_KEY = "imgdrop.token";
+  const API_KEY = "imgdrop.api";
+  const BATCH = 100;
+  const CONCURRENCY = 4;
+  const HASH_LIMIT = 512 * 1024 * 1024; // larger files skip the early duplicate check
+  const SETTLING = new Set(["pending", "processing"]);
+  const POLL_TIMEOUT_MS = 5 * 60 * 1000;
+
+  // Stable error codes in plain words; anything else falls back to the API's own title.
+  const ERROR_WORDS = {
+    file_error: "The file is damaged or is not an image.",
+    unsupported_format: "This image format is not supported.",
+    unsupported_content_type: "This kind of file is not accepted.",
+    image_too_large: "The image is too large (too many pixels, frames or bytes).",
+    file_too_large: "The file is larger than the upload limit.",
+    file_too_small: "The file is empty.",
+    size_mismatch: "The file that arrived is not the size that was announced.",
+    image_already_exists: "This image was uploaded before.",
+    tag_error: "A tag id was not recognized; the image was kept without it.",
+    token_missing: "No token: paste one in Connection.",
+    token_invalid: "The token was not accepted: check it, or paste a new one.",
+    token_expired: "The token has expired: paste a new one.",
+    insufficient_scope: "The token does not allow this (missing scope).",
+    album_forbidden: "The token may not use this album.",
+    not_found: "Not found (or not yours).",
+    validation_error: "Some fields were not valid.",
+    upload_failed: "The upload to storage did not go through.",
+    upload_expired: "The upload never arrived and expired.",
+    expired: "The upload never arrived and expired.",
+    processing_error: "Processing the image failed.",
+    processing_failed: "Processing the image failed.",
+    internal_error: "The service had an internal error.",
+    network_error: "The network request failed (is the API reachable? CORS?).",
+    wait_timeout: "Still processing after 5 minutes; it may finish later.",
+  };
+
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  const els = {
+    token: $("#token"),
+    api: $("#api-base"),
+    album: $("#album"),
+    tags: $("#tags"),
+    profile: $("#profile"),
+    input: $("#file-input"),
+    drop: $("#drop"),
+    uploads: $("#uploads"),
+    gallery: $("#gallery"),
+    galleryTitle: $("#gallery-title"),
+    banner: $("#banner"),
+    tokenState: $("#token-state"),
+    health: $("#health"),
+    forget: $("#forget-token"),
+    settings: $("#settings"),
+  };
+
+  // ------------------------------------------------------------------ settings
+
+  function apiBase() {
+    const v = (els.api.value || "").trim().replace(/\/+$/, "");
+    return v || window.location.origin;
+  }
+
+  function token() {
+    return (els.token.value || "").trim().replace(/^Bearer\s+/i, "");
+  }
+
+  function describeToken() {
+    const t = token();
+    if (!t) {
+      els.tokenState.textContent = "no token";
+      els.tokenState.className = "pill warn";
+      return;
+    }
+    try {
+      const part = t.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      const claims = JSON.parse(atob(part + "===".slice((part.length + 3) % 4)));
+      const left = claims.exp ? Math.round(claims.exp - Date.now() / 1000) : null;
+      const who = (claims.tenant || "no tenant") + " · " + (claims.scope || "no scope");
+      if (left !== null && left <= 0) {
+        els.tokenState.textContent = who + " · expired";
+        els.tokenState.className = "pill bad";
+      } else {
+        els.tokenState.textContent = who + (left !== null ? " · " + humanDuration(left) + " left" : "");
+        els.tokenState.className = "pill ok";
+      }
+    } catch (e) {
+      els.tokenState.textContent = "not a JWT";
+      els.tokenState.className = "pill bad";
+    }
+  }
+
+  function humanDuration(seconds) {
+    if (seconds < 90) return seconds + " s";
+    if (seconds < 5400) return Math.round(seconds / 60) + " min";
+    return Math.round(seconds / 3600) + " h";
+  }
+
+  function loadSettings() {
+    try {
+      els.token.value = localStorage.getItem(TOKEN_KEY) || "";
+      els.api.value = localStorage.getItem(API_KEY) || "";
+    } catch (e) { /* storage disabled: the fields still work for this visit */ }
+    const params = new URLSearchParams(window.location.search);
+    if (params.get("api")) els.api.value = params.get("api");
+    describeToken();
+    if (token()) els.settings.open = false;
+  }
+
+  function save(key, value) {
+    try {
+      if (value) localStorage.setItem(key, value);
+      else localStorage.removeItem(key);
+    } catch (e) { /* ignore */ }
+  }
+
+  els.token.addEventListener("input", () => { save(TOKEN_KEY, token()); describeToken(); hideBanner(); });
+  els.api.addEventListener("change", () => { save(API_KEY, els.api.value.trim()); checkHealth(); });
+  els.forget.addEventListener("click", () => { els.token.value = ""; save(TOKEN_KEY, ""); describeToken(); });
+
+  // ------------------------------------------------------------------ API
+
+  class ApiError extends Error {
+    constructor(status, errors) {
+      const first = (errors && errors[0]) || { code: "http_" + status, title: "HTTP " + status };
+      super(first.title || first.code);
+      this.status = status;
+      this.errors = errors && errors.length ? errors : [first];
+      this.code = first.code;
+    }
+  }
+
+  async function api(method, path, body) {
+    const headers = { Accept: "application/json" };
+    if (token()) headers.Authorization = "Bearer " + token();
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let response;
+    try {
+      response = await fetch(apiBase() + "/v1" + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new ApiError(0, [{ code: "network_error", title: String(e.message || e) }]);
+    }
+    let data = null;
+    const text = await response.text();
+    if (text) {
+      try { data = JSON.parse(text); } catch (e) { data = null; }
+    }
+    if (!response.ok) {
+      const errors = data && Array.isArray(data.errors) ? data.errors
+        : [{ code: "http_" + response.status, title: (data && data.message) || text.slice(0, 200) || response.statusText }];
+      throw new ApiError(response.status, errors);
+    }
+    return data;
+  }
+
+  function words(error) {
+    if (!error) return "";
+    if (typeof error === "string") return ERROR_WORDS[error] || error;
+    return ERROR_WORDS[error.code] || error.title || error.code || "Something went wrong.";
+  }
+
+  function showBanner(error) {
+    const code = error.code || (error.errors && error.errors[0] && error.errors[0].code);
+    els.banner.textContent = words(error.errors ? error.errors[0] : error) + (code ? " (" + code + ")" : "");
+    els.banner.hidden = false;
+    if (/^token_|insufficient_scope/.test(code || "")) els.settings.open = true;
+  }
+
+  function hideBanner() { els.banner.hidden = true; }
+
+  async function checkHealth() {
+    try {
+      const r = await fetch(apiBase() + "/v1/health");
+      els.health.textContent = r.ok ? "API reachable at " + apiBase() : "API answered " + r.status;
+      els.health.className = r.ok ? "ok" : "bad";
+    } catch (e) {
+      els.health.textContent = "API not reachable at " + apiBase();
+      els.health.className = "bad";
+    }
+  }
+
+  // ------------------------------------------------------------------ upload rows
+
+  function addRow(file) {
+    const li = $("#upload-row").content.firstElementChild.cloneNode(true);
+    $(".name", li).textContent = file.name + " · " + formatBytes(file.size);
+    li.dataset.file = file.name;
+    els.uploads.prepend(li);
+    return {
+      li,
+      progress(fraction) {
+        const pct = Math.max(0, Math.min(100, Math.round(fraction * 100)));
+        $("progress", li).value = pct;
+        if (pct > Number(li.dataset.progress)) li.dataset.progress = String(pct);
+      },
+      status(status, html) {
+        li.dataset.status = status;
+        const s = $(".status", li);
+        if (html instanceof Node) { s.textContent = ""; s.append(html); } else { s.textContent = html || status; }
+      },
+    };
+  }
+
+  function formatBytes(n) {
+    if (n == null) return "";
+    if (n < 1024) return n + " B";
+    if (n < 1024 * 1024) return (n / 1024).toFixed(1) + " KB";
+    return (n / 1024 / 1024).toFixed(1) + " MB";
+  }
+
+  async function sha256Hex(file) {
+    if (!(window.crypto && crypto.subtle) || file.size > HASH_LIMIT) return null; // not a secure context
+    const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
+    return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  function itemFor(file, sha256) {
+    const item = {
+      filename: file.name,
+      content_type: file.type || "application/octet-stream",
+      size: file.size,
+    };
+    if (sha256) item.sha256 = sha256;
+    const album = els.album.value.trim();
+    if (album) item.album_id = album;
+    const tags = els.tags.value.split(",").map((t) => t.trim()).filter(Boolean);
+    if (tags.length) item.tags = tags;
+    if (els.profile.value) item.profile = els.profile.value;
+    return item;
+  }
+
+  // The presigned POST: every policy field first, the file last (S3 ignores fields after it).
+  function postToStorage(upload, file, onProgress) {
+    return new Promise((resolve, reject) => {
+      const form = new FormData();
+      for (const [name, value] of Object.entries(upload.fields || {})) form.append(name, value);
+      form.append("file", file, file.name);
+      const xhr = new XMLHttpRequest();
+      xhr.open(upload.method || "POST", upload.url);
+      xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); };
+      xhr.onload = () => {
+        if (xhr.status >= 200 && xhr.status < 300) {
+          onProgress(1);
+          resolve();
+        } else {
+          const code = /<Code>([^<]+)<\/Code>/.exec(xhr.responseText || "");
+          const msg = /<Message>([^<]+)<\/Message>/.exec(xhr.responseText || "");
+          reject(new ApiError(xhr.status, [{
+            code: "upload_failed",
+            title: "Storage answered " + xhr.status + (code ? " " + code[1] : "") + (msg ? ": " + msg[1] : ""),
+          }]));
+        }
+      };
+      xhr.onerror = () => reject(new ApiError(0, [{ code: "network_error", title: "The upload could not reach storage." }]));
+      xhr.send(form);
+    });
+  }
+
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+  async function waitForImage(id, onPoll) {
+    const started = Date.now();
+    let interval = 300;
+    for (;;) {
+      const image = await api("GET", "/images/" + encodeURIComponent(id));
+      onPoll(image);
+      if (!SETTLING.has(image.status)) return image;
+      if (Date.now() - started > POLL_TIMEOUT_MS) {
+        return Object.assign({}, image, { _timeout: true });
+      }
+      await sleep(interval);
+      interval = Math.min(interval * 1.5, 2000);
+    }
+  }
+
+  // A tiny promise pool: at most `limit` jobs run at once.
+  function pool(limit) {
+    let active = 0;
+    const queue = [];
+    const next = () => {
+      if (active >= limit || !queue.length) return;
+      active++;
+      const { job, resolve } = queue.shift();
+      Promise.resolve().then(job).then(resolve, resolve).finally(() => { active--; next(); });
+    };
+    return (job) => new Promise((resolve) => { queue.push({ job, resolve }); next(); });
+  }
+  const run = pool(CONCURRENCY);
+
+  function duplicateLink(id, label) {
+    const a = document.createElement("a");
+    a.href = "#image-" + id;
+    a.textContent = label || "see the existing image";
+    a.addEventListener("click", (e) => { e.preventDefault(); showExisting(id); });
+    return a;
+  }
+
+  function statusNode(text, link) {
+    const span = document.createElement("span");
+    span.append(text + " ");
+    if (link) span.append(link);
+    return span;
+  }
+
+  async function showExisting(id) {
+    let card = document.getElementById("image-" + id);
+    if (!card) {
+      try {
+        card = renderCard(await api("GET", "/images/" + encodeURIComponent(id)));
+      } catch (e) {
+        showBanner(e);
+        return;
+      }
+    }
+    card.scrollIntoView({ behavior: "smooth", block: "center" });
+    card.classList.remove("flash");
+    void card.offsetWidth;
+    card.classList.add("flash");
+  }
+
+  function settle(row, image) {
+    if (image._timeout) {
+      row.status("timeout", words("wait_timeout"));
+    } else if (image.status === "ready") {
+      const tagProblems = (image.tags || []).filter((t) => t && t.error);
+      row.status("ready", tagProblems.length ? "ready · " + words("tag_error") : "ready");
+    } else if (image.status === "duplicate") {
+      row.status("duplicate", statusNode("duplicate:", duplicateLink(image.duplicate_of || image.id)));
+    } else {
+      const err = (image.errors && image.errors[0]) || image.error || { code: image.status };
+      row.status(image.status || "failed", (image.status || "failed") + ": " + words(err));
+    }
+    renderCard(image);
+  }
+
+  async function handleAnswer(file, row, answer) {
+    if (answer.upload && answer.id) {
+      row.status("uploading", "uploading…");
+      try {
+        await postToStorage(answer.upload, file, (f) => row.progress(f));
+      } catch (e) {
+        row.status("error", words(e.errors[0]));
+        return;
+      }
+      row.status("processing", "processing…");
+      try {
+        settle(row, await waitForImage(answer.id, (img) => {
+          if (SETTLING.has(img.status)) row.status(img.status, img.status + "…");
+        }));
+      } catch (e) {
+        row.status("error", words(e.errors[0]));
+        if (e.status === 401) showBanner(e);
+      }
+      return;
+    }
+    if (answer.status === "duplicate") {
+      row.progress(1);
+      row.status("duplicate", statusNode(words("image_already_exists"), duplicateLink(answer.id)));
+      return;
+    }
+    const err = answer.error || { code: "upload_failed", title: "No upload was offered." };
+    row.status("error", words(err) + (err.source && err.source.pointer ? " (" + err.source.pointer.split("/").pop() + ")" : ""));
+  }
+
+  async function uploadFiles(fileList) {
+    const files = Array.from(fileList).filter((f) => f.size >= 0);
+    if (!files.length) return;
+    hideBanner();
+    const rows = files.map(addRow);
+    for (let start = 0; start < files.length; start += BATCH) {
+      const batch = files.slice(start, start + BATCH);
+      const batchRows = rows.slice(start, start + BATCH);
+      batchRows.forEach((r) => r.status("hashing", "hashing…"));
+      const hashes = [];
+      for (const f of batch) {
+        try { hashes.push(await sha256Hex(f)); } catch (e) { hashes.push(null); }
+      }
+      let answers;
+      try {
+        const body = await api("POST", "/uploads", { items: batch.map((f, i) => itemFor(f, hashes[i])) });
+        answers = (body && body.items) || [];
+      } catch (e) {
+        batchRows.forEach((r) => r.status("error", words(e.errors[0])));
+        showBanner(e);
+        continue;
+      }
+      batch.forEach((file, i) => {
+        const row = batchRows[i];
+        row.status("queued", "queued");
+        run(() => handleAnswer(file, row, answers[i] || { error: { code: "upload_failed" } }));
+      });
+    }
+  }
+
+  els.input.addEventListener("change", () => {
+    uploadFiles(els.input.files);
+    els.input.value = "";
+  });
+  ["dragenter", "dragover"].forEach((type) => els.drop.addEventListener(type, (e) => {
+    e.preventDefault();
+    els.drop.classList.add("over");
+  }));
+  ["dragleave", "drop"].forEach((type) => els.drop.addEventListener(type, () => els.drop.classList.remove("over")));
+  els.drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    if (e.dataTransfer && e.dataTransfer.files) uploadFiles(e.dataTransfer.files);
+  });
+  // Pasting an image (a screenshot) uploads it too; pasting text into the token box does not.
+  document.addEventListener("paste", (e) => {
+    if (e.target === els.token || e.target.tagName === "INPUT") return;
+    const files = Array.from((e.clipboardData && e.clipboardData.files) || []);
+    if (files.length) uploadFiles(files);
+  });
+
+  // ------------------------------------------------------------------ gallery cards
+
+  function pickThumb(image) {
+    const variants = image.variants || {};
+    for (const name of ["thumb", "m", "medium", "small", "s", "large"]) {
+      if (variants[name] && variants[name].url) return variants[name];
+    }
+    const list = Object.values(variants).filter((v) => v && v.url);
+    list.sort((a, b) => (a.width || 0) - (b.width || 0));
+    return list.find((v) => (v.width || 0) >= 200) || list[list.length - 1] || image.original || null;
+  }
+
+  function lookup(obj, names) {
+    if (!obj) return undefined;
+    const keys = Object.keys(obj);
+    for (const name of names) {
+      const key = keys.find((k) => k.toLowerCase() === name.toLowerCase());
+      if (key !== undefined && obj[key] !== null && obj[key] !== "") return obj[key];
+    }
+    return undefined;
+  }
+
+  function exifSummary(image) {
+    const exif = image.exif || {};
+    const make = lookup(exif, ["Make", "camera_make"]);
+    const model = lookup(exif, ["Model", "camera_model", "camera"]);
+    let camera = model ? String(model) : "";
+    if (make && !camera.toLowerCase().startsWith(String(make).toLowerCase())) camera = (make + " " + camera).trim();
+    const parts = [];
+    parts.push(camera ? "📷 " + camera : "no camera info");
+    const taken = image.taken_at || lookup(exif, ["DateTimeOriginal", "DateTime"]);
+    if (taken) parts.push("taken " + String(taken).replace("T", " ").replace(/\.\d+/, "").replace("Z", " UTC"));
+    parts.push(image.gps && image.gps.lat != null ? "GPS " + Number(image.gps.lat).toFixed(4) + ", " + Number(image.gps.lon).toFixed(4) : "no GPS");
+    return parts.join(" · ");
+  }
+
+  function renderCard(image) {
+    const id = "image-" + image.id;
+    const card = $("#card").content.firstElementChild.cloneNode(true);
+    card.id = id;
+    card.dataset.status = image.status || "";
+    card.dataset.imageId = image.id || "";
+
+    const frame = $(".frame", card);
+    const w = image.width, h = image.height;
+    if (w && h) frame.style.aspectRatio = w + " / " + h;
+    const canvas = $("canvas.blur", card);
+    if (image.blurhash && window.Blurhash && Blurhash.isValid(image.blurhash)) {
+      try { Blurhash.paint(canvas, image.blurhash); canvas.dataset.painted = "1"; } catch (e) { canvas.hidden = true; }
+    } else {
+      canvas.hidden = true;
+    }
+    const thumb = pickThumb(image);
+    const img = $("img.thumb", card);
+    img.alt = image.title || image.filename || image.id;
+    if (thumb && image.status !== "failed") {
+      img.addEventListener("load", () => { card.classList.add("loaded"); });
+      img.addEventListener("error", () => { img.hidden = true; });
+      img.src = thumb.url;
+    } else {
+      img.hidden = true;
+    }
+
+    $(".title", card).textContent = image.title || image.filename || image.id;
+    const facts = [];
+    if (w && h) facts.push(w + " × " + h);
+    if (image.format) facts.push(String(image.format).toUpperCase());
+    if (image.bytes != null) facts.push(formatBytes(image.bytes));
+    if (image.status && image.status !== "ready") facts.push(image.status);
+    $(".facts", card).textContent = facts.join(" · ");
+
+    const swatches = $(".swatches", card);
+    for (const c of image.colors || []) {
+      const s = document.createElement("span");
+      s.className = "swatch";
+      s.style.background = c.hex;
+      s.title = c.hex + (c.percent != null ? " · " + Math.round(c.percent) + "%" : "");
+      swatches.append(s);
+    }
+
+    $(".exif", card).textContent = image.status === "ready" || image.status === "duplicate" ? exifSummary(image) : "";
+
+    const problems = $(".problems", card);
+    const errs = (image.errors || []).slice();
+    for (const t of image.tags || []) if (t && t.error) errs.push({ code: t.error, title: "tag " + t.id });
+    for (const e of errs) {
+      const p = document.createElement("span");
+      p.className = "problem";
+      p.textContent = words(e) + (e.code === "tag_error" && e.title ? " (" + e.title + ")" : "");
+      p.title = e.code || "";
+      problems.append(p);
+    }
+    if (image.status === "duplicate" && image.duplicate_of) {
+      problems.append(statusNode("Duplicate of", duplicateLink(image.duplicate_of, image.duplicate_of)));
+    }
+
+    const existing = document.getElementById(id);
+    if (existing) existing.replaceWith(card);
+    else els.gallery.prepend(card);
+    els.galleryTitle.hidden = false;
+    return card;
+  }
+
+  // Exposed for tests and the console.
+  window.imgdrop = { uploadFiles, apiBase, token, words, ERROR_WORDS };
+
+  loadSettings();
+  checkHealth();
+})();
