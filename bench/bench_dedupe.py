@@ -16,7 +16,6 @@ import sys
 import time
 
 import numpy as np
-
 from imgdrop.dedupe import (
     DEFAULT_LAYOUT,
     InMemoryHashIndexStore,
@@ -34,7 +33,9 @@ def flip_bits(rng: np.random.Generator, value: int, distance: int) -> int:
     return value
 
 
-def dataset(size: int, queries: int, max_planted: int, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
+def dataset(
+    size: int, queries: int, max_planted: int, rng: np.random.Generator
+) -> tuple[np.ndarray, list[int]]:
     hashes = rng.integers(0, 2**64, size=size, dtype=np.uint64, endpoint=False)
     qs = [int(v) for v in rng.integers(0, 2**64, size=queries, dtype=np.uint64)]
     distances = [*range(max_planted + 1), max_planted + 2, max_planted + 4]
@@ -122,8 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         f"insert = {entries} bucket entries in {writes} UpdateItem requests; "
         f"max threshold within 10 requests: {layout.max_threshold()}"
     )
-    print(f"{args.queries} lookups per size; each query has planted neighbours at every distance "
-          f"0..{max(thresholds)} and 2 and 4 beyond; truth = brute-force numpy scan.\n")
+    print(
+        f"{args.queries} lookups per size; each query has planted neighbours at every distance "
+        f"0..{max(thresholds)} and 2 and 4 beyond; truth = brute-force numpy scan.\n"
+    )
     header = (
         "| stored | threshold | keys | BatchGet requests (max) | items read | entries read | KB read "
         "| candidates verified | true pairs | recall | false matches | ms/lookup | largest bucket |"

@@ -50,12 +50,20 @@ def _errors_from(response: requests.Response) -> list[dict[str, Any]]:
     if isinstance(body, dict) and "message" in body:  # API Gateway's own answers
         return [{"status": str(response.status_code), "code": "http_error", "title": str(body["message"])}]
     text = (response.text or "").strip()[:200]
-    return [{"status": str(response.status_code), "code": "http_error", "title": text or response.reason or ""}]
+    return [
+        {"status": str(response.status_code), "code": "http_error", "title": text or response.reason or ""}
+    ]
 
 
 class Api:
-    def __init__(self, base_url: str, token: str, *, session: requests.Session | None = None,
-                 timeout: float = DEFAULT_TIMEOUT):
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        session: requests.Session | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ):
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.session = session if session is not None else make_session()
@@ -84,18 +92,34 @@ class Api:
         body = self.request("POST", "/uploads", json={"items": items})
         answered = body.get("items", []) if isinstance(body, dict) else []
         if len(answered) != len(items):
-            raise ApiError(502, [{"status": "502", "code": "bad_answer",
-                                  "title": f"Asked for {len(items)} uploads, got {len(answered)} answers."}])
+            raise ApiError(
+                502,
+                [
+                    {
+                        "status": "502",
+                        "code": "bad_answer",
+                        "title": f"Asked for {len(items)} uploads, got {len(answered)} answers.",
+                    }
+                ],
+            )
         return answered
 
     def get_image(self, image_id: str) -> dict[str, Any]:
         return self.request("GET", f"/images/{image_id}")
 
-    def wait_image(self, image_id: str, *, timeout: float = 300.0, interval: float = 0.25,
-                   on_poll: Callable[[dict[str, Any]], None] | None = None,
-                   sleep: Callable[[float], None] = time.sleep,
-                   clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+    def wait_image(
+        self,
+        image_id: str,
+        *,
+        timeout: float = 300.0,
+        interval: float = 0.25,
+        on_poll: Callable[[dict[str, Any]], None] | None = None,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> dict[str, Any]:
         """GET the image until its status leaves pending/processing (backing off to 2 s)."""
+        sleep = sleep or time.sleep
+        clock = clock or time.monotonic
         deadline = clock() + timeout
         while True:
             image = self.get_image(image_id)
@@ -113,25 +137,43 @@ def s3_error(response: requests.Response) -> dict[str, Any]:
     code = re.search(r"<Code>([^<]+)</Code>", text)
     message = re.search(r"<Message>([^<]+)</Message>", text)
     title = message.group(1) if message else (text.strip()[:200] or f"HTTP {response.status_code}")
+    what = code.group(1) if code else response.status_code
     return {
         "status": str(response.status_code),
         "code": "upload_failed",
-        "title": f"The storage refused the upload ({code.group(1) if code else response.status_code}): {title}",
+        "title": f"The storage refused the upload ({what}): {title}",
     }
 
 
-def post_to_s3(session: requests.Session, upload: Mapping[str, Any], path: Path, *, filename: str,
-               content_type: str, on_progress: Callable[[int], None] | None = None,
-               timeout: float = 300.0) -> dict[str, Any] | None:
+def post_to_s3(
+    session: requests.Session,
+    upload: Mapping[str, Any],
+    path: Path,
+    *,
+    filename: str,
+    content_type: str,
+    on_progress: Callable[[int], None] | None = None,
+    timeout: float = 300.0,
+) -> dict[str, Any] | None:
     """The presigned multipart POST: `upload.fields` then the file, last, as `file`.
 
     Returns None on success, else an error object in the contract's shape.
     """
-    body = MultipartFile(upload.get("fields") or {}, path, filename=filename, content_type=content_type,
-                         on_progress=on_progress)
+    body = MultipartFile(
+        upload.get("fields") or {},
+        path,
+        filename=filename,
+        content_type=content_type,
+        on_progress=on_progress,
+    )
     try:
-        response = session.request(str(upload.get("method") or "POST"), upload["url"], data=body,
-                                   headers=body.headers, timeout=timeout)
+        response = session.request(
+            str(upload.get("method") or "POST"),
+            upload["url"],
+            data=body,
+            headers=body.headers,
+            timeout=timeout,
+        )
     except requests.RequestException as exc:
         return {"status": "0", "code": "upload_failed", "title": f"The upload did not complete: {exc}"}
     finally:

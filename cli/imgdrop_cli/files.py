@@ -91,4 +91,6 @@ def sha256_of(path: Path) -> str:
 
 
 def describe(path: Path) -> LocalFile:
-    return LocalFile(path=path, size=path.stat().st_size, content_type=content_type_of(path), sha256=sha256_of(path))
+    return LocalFile(
+        path=path, size=path.stat().st_size, content_type=content_type_of(path), sha256=sha256_of(path)
+    )

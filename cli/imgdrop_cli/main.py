@@ -1,8 +1,8 @@
 """`imgdrop`: token, upload, get.
 
-    imgdrop token --tenant acme --scope "images:read images:write"
-    imgdrop upload photos/ --album 01J… --tag t1 --wait
-    imgdrop get 01J…
+imgdrop token --tenant acme --scope "images:read images:write"
+imgdrop upload photos/ --album 01J… --tag t1 --wait
+imgdrop get 01J…
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from imgdrop_cli.api import DEFAULT_API, Api, ApiError, make_session
 from imgdrop_cli.files import describe, expand_paths
 from imgdrop_cli.upload import Bars, UploadOptions, is_failure, upload_files
 
-LOCAL_DEV_SECRET = "imgdrop-local-dev-secret"  # the local stack's; never a deployed one
+LOCAL_DEV_SECRET = "imgdrop-local-dev-secret"  # noqa: S105 - the local stack's, public; never a deployed one
 DEV_TENANT = "dev"
 DEV_SCOPE = "images:read images:write tags:write"
 ALBUM_RIGHTS = ("upload", "read")
@@ -75,29 +75,56 @@ def build_parser() -> argparse.ArgumentParser:
 
     tok = sub.add_parser("token", help="print a bearer token (HS256) for the local stack or a dev secret")
     tok.add_argument("--tenant", default=DEV_TENANT, help="tenant claim; '' omits it (default: dev)")
-    tok.add_argument("--scope", default="images:read images:write",
-                     help='space separated scopes (default: "images:read images:write")')
+    tok.add_argument(
+        "--scope",
+        default="images:read images:write",
+        help='space separated scopes (default: "images:read images:write")',
+    )
     tok.add_argument("--sub", default="dev", help="subject claim (default: dev)")
-    tok.add_argument("--album", action="append", type=_album_arg, default=[], metavar="ID[:upload,read]",
-                     help="restrict the token to this album with these rights (repeatable)")
+    tok.add_argument(
+        "--album",
+        action="append",
+        type=_album_arg,
+        default=[],
+        metavar="ID[:upload,read]",
+        help="restrict the token to this album with these rights (repeatable)",
+    )
     tok.add_argument("--ttl", type=int, default=3600, help="seconds until expiry; negative: already expired")
-    tok.add_argument("--claim", action="append", type=_claim_arg, default=[], metavar="KEY=VALUE",
-                     help="extra or overriding claim; VALUE is parsed as JSON when it can be (repeatable)")
-    tok.add_argument("--secret", default=None,
-                     help=f"HS256 secret (default: $JWT_SECRET, else the local stack's {LOCAL_DEV_SECRET!r})")
+    tok.add_argument(
+        "--claim",
+        action="append",
+        type=_claim_arg,
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra or overriding claim; VALUE is parsed as JSON when it can be (repeatable)",
+    )
+    tok.add_argument(
+        "--secret",
+        default=None,
+        help=f"HS256 secret (default: $JWT_SECRET, else the local stack's {LOCAL_DEV_SECRET!r})",
+    )
 
     def api_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--api", default=None, help=f"API base URL (default: $IMGDROP_API, else {DEFAULT_API})")
-        p.add_argument("--token", default=None,
-                       help="bearer token (default: $IMGDROP_TOKEN; against the local default API a dev "
-                            "token is minted)")
+        p.add_argument(
+            "--api", default=None, help=f"API base URL (default: $IMGDROP_API, else {DEFAULT_API})"
+        )
+        p.add_argument(
+            "--token",
+            default=None,
+            help="bearer token (default: $IMGDROP_TOKEN; against the local default API a dev "
+            "token is minted)",
+        )
 
     up = sub.add_parser("upload", help="upload files and folders through presigned POSTs")
     up.add_argument("paths", nargs="+", metavar="PATH", help="files, or folders walked for images")
     up.add_argument("--album", dest="album_id", default=None, metavar="ID")
-    up.add_argument("--tag", dest="tags", action="append", default=[], metavar="ID", help="tag id (repeatable)")
+    up.add_argument(
+        "--tag", dest="tags", action="append", default=[], metavar="ID", help="tag id (repeatable)"
+    )
     up.add_argument("--profile", default=None, metavar="NAME", help="variant profile (default, flickr, …)")
-    up.add_argument("--purpose", default=None, choices=PURPOSES, help="picks a profile when --profile is absent")
+    up.add_argument(
+        "--purpose", default=None, choices=PURPOSES, help="picks a profile when --profile is absent"
+    )
     up.add_argument("--wait", action="store_true", help="wait until each image is processed")
     up.add_argument("--wait-timeout", type=float, default=300.0, metavar="SECONDS")
     up.add_argument("--json", action="store_true", help="print the image objects as a JSON list, no bars")
@@ -127,12 +154,12 @@ def _issue(secret: str, **kwargs: Any) -> str:
 
 
 def mint(args: argparse.Namespace) -> str:
-    albums = None
+    albums: dict[str, list[str]] | None = None
     if args.album:
         albums = {}
         for album_id, rights in args.album:
-            albums.setdefault(album_id, [])
-            albums[album_id] += [r for r in rights if r not in albums[album_id]]
+            listed = albums.setdefault(album_id, [])
+            listed += [r for r in rights if r not in listed]
     return _issue(
         resolve_secret(args.secret),
         tenant=args.tenant if args.tenant != "" else None,
@@ -150,7 +177,10 @@ def is_local_default(api_url: str) -> bool:
 
 
 def resolve_api_and_token(args: argparse.Namespace) -> tuple[str, str]:
-    api_url = (args.api or os.environ.get("IMGDROP_API") or DEFAULT_API).rstrip("/")
+    # IMGDROP_API_URL too: the local stack's banner exports that name.
+    api_url = (
+        args.api or os.environ.get("IMGDROP_API") or os.environ.get("IMGDROP_API_URL") or DEFAULT_API
+    ).rstrip("/")
     token = args.token or os.environ.get("IMGDROP_TOKEN")
     if not token:
         if not is_local_default(api_url):
@@ -183,8 +213,13 @@ def _summary_table(outcomes: list[dict[str, Any]]) -> Table:
         for t in o.get("tags") or []:
             if isinstance(t, dict) and t.get("error"):
                 notes.append(f"tag {t.get('id')}: {t['error']}")
-        table.add_row(os.path.basename(str(o.get("path", ""))), str(o.get("id") or ""),
-                      f"[{color}]{status}", size, "; ".join(notes))
+        table.add_row(
+            os.path.basename(str(o.get("path", ""))),
+            str(o.get("id") or ""),
+            f"[{color}]{status}",
+            size,
+            "; ".join(notes),
+        )
     return table
 
 
@@ -213,8 +248,15 @@ def cmd_upload(args: argparse.Namespace, out: Console, err: Console, session: An
     if not paths:
         raise UsageError("no image files found in " + ", ".join(args.paths))
     files = [describe(p) for p in paths]
-    options = UploadOptions(album_id=args.album_id, tags=args.tags, profile=args.profile, purpose=args.purpose,
-                            wait=args.wait, wait_timeout=args.wait_timeout, concurrency=args.concurrency)
+    options = UploadOptions(
+        album_id=args.album_id,
+        tags=args.tags,
+        profile=args.profile,
+        purpose=args.purpose,
+        wait=args.wait,
+        wait_timeout=args.wait_timeout,
+        concurrency=args.concurrency,
+    )
     api = Api(api_url, token, session=session if session is not None else make_session(args.concurrency + 2))
     with Bars(enabled=not args.json and err.is_terminal, console=err) as bars:
         outcomes = upload_files(api, files, options, bars=bars)
@@ -228,8 +270,9 @@ def cmd_upload(args: argparse.Namespace, out: Console, err: Console, session: An
 COMMANDS = {"token": cmd_token, "upload": cmd_upload, "get": cmd_get}
 
 
-def main(argv: Sequence[str] | None = None, *, session: Any = None,
-         stdout: Any = None, stderr: Any = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, session: Any = None, stdout: Any = None, stderr: Any = None
+) -> int:
     """The console script. `session` (a requests.Session look-alike) lets tests fake HTTP."""
     args = build_parser().parse_args(argv)
     out = Console(file=stdout or sys.stdout, soft_wrap=True)

@@ -62,7 +62,7 @@ def item_for(local: LocalFile, options: UploadOptions) -> dict[str, Any]:
 
 def batches(seq: Sequence[Any], size: int = BATCH_SIZE) -> Iterator[Sequence[Any]]:
     for start in range(0, len(seq), size):
-        yield seq[start:start + size]
+        yield seq[start : start + size]
 
 
 def is_failure(outcome: dict[str, Any]) -> bool:
@@ -139,8 +139,14 @@ def _state_text(outcome: dict[str, Any]) -> str:
     return f"[cyan]{status or ''}"
 
 
-def upload_files(api: Api, files: Sequence[LocalFile], options: UploadOptions, *, bars: Bars,
-                 on_outcome: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+def upload_files(
+    api: Api,
+    files: Sequence[LocalFile],
+    options: UploadOptions,
+    *,
+    bars: Bars,
+    on_outcome: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
     """Upload `files`; the outcomes come back in the order of `files`.
 
     Raises ApiError when the API refuses a whole batch (a bad token, a malformed body).
@@ -160,16 +166,27 @@ def upload_files(api: Api, files: Sequence[LocalFile], options: UploadOptions, *
         try:
             _send(index, answer)
         except Exception as exc:  # a worker never takes the whole run down: the item fails
-            finish(index, {"id": answer.get("id"), "status": answer.get("status"),
-                           "error": {"code": "client_error", "title": f"{type(exc).__name__}: {exc}"}})
+            finish(
+                index,
+                {
+                    "id": answer.get("id"),
+                    "status": answer.get("status"),
+                    "error": {"code": "client_error", "title": f"{type(exc).__name__}: {exc}"},
+                },
+            )
 
     def _send(index: int, answer: dict[str, Any]) -> None:
         local = files[index]
         task = tasks[index]
         bars.update(task, state="[cyan]uploading")
-        error = post_to_s3(api.session, answer["upload"], local.path, filename=local.filename,
-                           content_type=local.content_type,
-                           on_progress=lambda n: bars.advance(task, n))
+        error = post_to_s3(
+            api.session,
+            answer["upload"],
+            local.path,
+            filename=local.filename,
+            content_type=local.content_type,
+            on_progress=lambda n: bars.advance(task, n),
+        )
         if error is not None:
             finish(index, {"id": answer.get("id"), "status": answer.get("status"), "error": error})
             return
@@ -177,12 +194,15 @@ def upload_files(api: Api, files: Sequence[LocalFile], options: UploadOptions, *
         try:
             if options.wait:
                 image = api.wait_image(
-                    answer["id"], timeout=options.wait_timeout,
+                    answer["id"],
+                    timeout=options.wait_timeout,
                     on_poll=lambda img: bars.update(task, state=f"[cyan]{img.get('status')}"),
                 )
                 if image.get("status") in ("pending", "processing"):
-                    image = {**image, "error": {"code": "wait_timeout",
-                                                "title": "The image was still being processed."}}
+                    image = {
+                        **image,
+                        "error": {"code": "wait_timeout", "title": "The image was still being processed."},
+                    }
             else:
                 image = api.get_image(answer["id"])
         except ApiError as exc:

@@ -1,6 +1,5 @@
 """The imgdrop REST API: each route parses, calls one domain function, shapes the answer."""
 
-from __future__ import annotations
 
 import base64
 import json

@@ -11,7 +11,8 @@ import os
 from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.data_classes import APIGatewayAuthorizerEventV2, event_source
+from aws_lambda_powertools.utilities.data_classes import event_source
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import APIGatewayAuthorizerEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imgdrop.auth import TokenVerifier, bearer_token

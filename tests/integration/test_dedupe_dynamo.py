@@ -7,10 +7,10 @@ import random
 
 import boto3
 import pytest
-from moto import mock_aws
-
+from botocore.exceptions import ClientError
 from imgdrop.dedupe import DynamoHashIndexStore, NearDuplicateIndex, format_hash, hamming, write_keys
 from imgdrop.errors import StorageError
+from moto import mock_aws
 
 REGION = "us-east-1"
 
@@ -23,7 +23,10 @@ def table_name():
         client = boto3.client("dynamodb", region_name=REGION)
         client.create_table(
             TableName=name,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
             AttributeDefinitions=[
                 {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")
             ],
@@ -49,7 +52,7 @@ def client(table_name):
 
 @pytest.fixture
 def store(client, table_name):
-    return DynamoHashIndexStore(client, table_name, max_workers=4)
+    return DynamoHashIndexStore(table_name, client, max_workers=4)
 
 
 def _near(value: str, distance: int, rng: random.Random) -> str:
@@ -99,7 +102,7 @@ def test_add_is_idempotent_and_remove_deletes(store):
 
 
 def test_full_buckets_overflow_to_shards_and_are_read_back(client, table_name):
-    store = DynamoHashIndexStore(client, table_name, entries_per_item=3, max_workers=4)
+    store = DynamoHashIndexStore(table_name, client, entries_per_item=3, max_workers=4)
     index = NearDuplicateIndex(store)
     base = "0000ffff0000ffff"
     ids = [f"img-{i}" for i in range(8)]
@@ -134,19 +137,27 @@ def test_matches_brute_force_with_many_keys_per_lookup(store):
     found = index.find("acme", query, 12)
     used = store.stats.since(before)
 
-    expected = sorted(((i, hamming(h, query)) for i, h in stored.items() if hamming(h, query) <= 12),
-                      key=lambda m: (m[1], m[0]))
+    expected = sorted(
+        ((i, hamming(h, query)) for i, h in stored.items() if hamming(h, query) <= 12),
+        key=lambda m: (m[1], m[0]),
+    )
     assert found == expected
     assert used.read_requests == 6
 
 
 def test_client_errors_become_storage_errors(client):
-    store = DynamoHashIndexStore(client, "no-such-table")
+    store = DynamoHashIndexStore("no-such-table", client)
 
     with pytest.raises(StorageError) as info:
         NearDuplicateIndex(store).find("acme", "c3a5f00f12345678", 12)
     assert info.value.code == "storage_error"
-    assert type(info.value.__cause__).__name__ == "ClientError"
+    assert isinstance(info.value.__cause__, ClientError)
 
     with pytest.raises(StorageError):
         NearDuplicateIndex(store).add("acme", "img-a", "c3a5f00f12345678")
+
+
+def test_the_store_builds_its_own_client_when_given_none(table_name):
+    index = NearDuplicateIndex(DynamoHashIndexStore(table_name))
+    index.add("acme", "img-a", "c3a5f00f12345678")
+    assert index.find("acme", "c3a5f00f12345678", 8) == [("img-a", 0)]

@@ -15,7 +15,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 from .lambda_runtime import LambdaRuntime
 from .template import ACCOUNT_ID, REGION, Notification, Schedule, Stack
@@ -52,8 +52,12 @@ def configure_notifications(stack: Stack, s3: Any, sqs: Any) -> dict[str, str]:
 
 def lambda_record(record: dict[str, Any]) -> dict[str, Any]:
     """Fill the fields S3 sends Lambda and moto leaves out. The key stays URL-encoded, as in
-    AWS: the handler must `unquote_plus` it (decoding here would decode twice there)."""
+    AWS, so the handler must `unquote_plus` it (decoding here would decode twice there); moto
+    also encodes "/", which S3 leaves alone, so the key is re-encoded the way S3 does it."""
     out = json.loads(json.dumps(record))
+    obj = out.get("s3", {}).get("object", {})
+    if "key" in obj:
+        obj["key"] = quote_plus(unquote_plus(obj["key"]), safe="/")
     out.setdefault("eventVersion", "2.1")
     out.setdefault("eventSource", "aws:s3")
     out.setdefault("awsRegion", REGION)

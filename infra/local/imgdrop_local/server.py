@@ -13,6 +13,7 @@ import signal
 import socket
 import sys
 import threading
+import warnings
 from typing import Any, TextIO
 
 from .template import DEV_JWT_SECRET, REGION, REPO_ROOT, cors_origins, create_resources, load
@@ -43,7 +44,7 @@ def _setup_logging() -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("werkzeug", "botocore", "boto3", "urllib3", "moto", "s3transfer"):
+    for noisy in ("werkzeug", "botocore", "boto3", "urllib3", "moto", "s3transfer", "pynamodb", "pyvips"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -76,6 +77,9 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
 
     stack = load()
     secret = os.environ.get("JWT_SECRET") or DEV_JWT_SECRET
+    if secret == DEV_JWT_SECRET:
+        # The documented dev secret is short; PyJWT would warn on every request.
+        warnings.filterwarnings("ignore", message=".*HMAC key.*below the minimum recommended")
     for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         os.environ.pop(var, None)
     local_env = {

@@ -364,6 +364,15 @@ def _rate_seconds(expression: str) -> float | None:
     return int(match.group(1)) * {"minute": 60, "hour": 3600, "day": 86400}[unit]
 
 
+def _env_value(value: Any) -> str:
+    """CloudFormation passes variables as strings: true -> "true", 20 -> "20"."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
 def _destination(resolver: Resolver, spec: dict[str, Any] | None) -> Destination | None:
     if not spec:
         return None
@@ -457,7 +466,7 @@ def load(path: Path | str | None = None, parameters: dict[str, Any] | None = Non
             handler=str(resolver.resolve(props.get("Handler", globals_fn.get("Handler", "app.lambda_handler")))),
             memory_mb=int(resolver.resolve(props.get("MemorySize", globals_fn.get("MemorySize", 128)))),
             timeout_s=int(resolver.resolve(props.get("Timeout", globals_fn.get("Timeout", 3)))),
-            environment={k: "" if v is None else str(v) for k, v in env.items()},
+            environment={k: _env_value(v) for k, v in env.items()},
             invoke_config=invoke_config,
             arn=resolver.get_att(logical_id, "Arn"),
         )

@@ -19,6 +19,8 @@ from imgdrop.errors import Forbidden, Unauthorized
 SCOPES = frozenset({"images:read", "images:write", "tags:write", "admin"})
 ALBUM_RIGHTS = frozenset({"upload", "read"})
 CLOCK_LEEWAY_SECONDS = 5
+# The HS256 key of the local stack only; a deployed stack generates its own in Secrets Manager.
+LOCAL_DEV_SECRET = "imgdrop-local-dev-secret"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ second round (counted in the requests).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import time
@@ -207,7 +208,9 @@ class NearDuplicatePolicy:
             raise ValueError("near_duplicate.max_similar must be >= 1")
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None, *, base: NearDuplicatePolicy | None = None) -> NearDuplicatePolicy:
+    def from_dict(
+        cls, data: Mapping[str, Any] | None, *, base: NearDuplicatePolicy | None = None
+    ) -> NearDuplicatePolicy:
         """``base`` (or the defaults) with the keys of ``data`` applied; unknown keys are errors."""
         base = base or cls()
         if not data:
@@ -342,7 +345,8 @@ class InMemoryHashIndexStore:
             self.stats.items_read += items
             self.stats.entries_read += len(entries)
             self.stats.bytes_read += len(key) + sum(_entry_bytes(i) for i, _ in entries)
-        self.stats.read_requests += math.ceil(len(keys) / BATCH_GET_LIMIT) + math.ceil(overflow / BATCH_GET_LIMIT)
+        first_round = math.ceil(len(keys) / BATCH_GET_LIMIT)
+        self.stats.read_requests += first_round + math.ceil(overflow / BATCH_GET_LIMIT)
         return out
 
     def batch_add(self, entries: Iterable[IndexEntry]) -> None:
@@ -365,7 +369,12 @@ class InMemoryHashIndexStore:
             bucket.pop(e.image_id, None)
 
     def load_postings(
-        self, keys: Sequence[str], offsets: np.ndarray, members: np.ndarray, ids: Sequence[str], hexes: Sequence[str]
+        self,
+        keys: Sequence[str],
+        offsets: np.ndarray,
+        members: np.ndarray,
+        ids: Sequence[str],
+        hexes: Sequence[str],
     ) -> None:
         """Bulk load (benchmarks): bucket ``keys[k]`` holds ``members[offsets[k]:offsets[k+1]]``,
         indexes into ``ids``/``hexes``. Replaces anything loaded before; not counted as requests."""
@@ -382,19 +391,28 @@ class DynamoHashIndexStore:
 
     def __init__(
         self,
-        client: Any,
         table_name: str,
+        client: Any = None,
         *,
         entries_per_item: int = ENTRIES_PER_ITEM,
         max_workers: int = 8,
         max_attempts: int = 6,
     ):
-        self.client = client
         self.table_name = table_name
+        self._client = client
         self.entries_per_item = entries_per_item
         self.max_workers = max_workers
         self.max_attempts = max_attempts
         self.stats = StoreStats()
+
+    @property
+    def client(self) -> Any:
+        """The low-level DynamoDB client; built on first use (honours AWS_ENDPOINT_URL)."""
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("dynamodb")
+        return self._client
 
     @staticmethod
     def _key(key: str, shard: int = 0) -> dict[str, Any]:
@@ -477,7 +495,8 @@ class DynamoHashIndexStore:
             except ClientError:  # this shard is full: record one more shard on S#0 first
                 shard += 1
                 requests += 1
-                try:
+                # refused when another writer already recorded at least as many shards
+                with contextlib.suppress(ClientError):
                     self._call(
                         "update_item",
                         TableName=self.table_name,
@@ -487,8 +506,6 @@ class DynamoHashIndexStore:
                         ExpressionAttributeNames={"#n": self.SHARDS},
                         ExpressionAttributeValues={":n": {"N": str(shard + 1)}},
                     )
-                except ClientError:
-                    pass  # another writer already recorded at least as many shards
 
     def _remove_one(self, entry: IndexEntry) -> int:
         value = _entry_value(entry.image_id, entry.phash)
@@ -526,6 +543,44 @@ class DynamoHashIndexStore:
 
     def remove(self, entries: Iterable[IndexEntry]) -> None:
         self._run(self._remove_one, entries)
+
+
+# --- configuration -----------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def _config_document(path: str) -> dict[str, Any]:
+    import json
+    from pathlib import Path
+
+    document = json.loads(Path(path).read_text(encoding="utf-8"))
+    return document if isinstance(document, dict) else {}
+
+
+def policy_for(profile: str | None = None, document: Mapping[str, Any] | None = None) -> NearDuplicatePolicy:
+    """The policy of a profile, from the profiles document (``IMGDROP_PROFILES_FILE`` or the built-in).
+
+    Precedence, lowest first: the defaults; the document's top-level ``near_duplicate``; the
+    environment (``IMGDROP_NEAR_DUPLICATE_THRESHOLD``, ``IMGDROP_NEAR_DUPLICATE_MODE``); the
+    profile's own ``near_duplicate`` (``profiles.<name>.near_duplicate``).
+    """
+    import os
+
+    if document is None:
+        from imgdrop.profiles import profiles_file
+
+        document = _config_document(str(profiles_file()))
+    config: dict[str, Any] = dict(document.get("near_duplicate") or {})
+    if os.environ.get("IMGDROP_NEAR_DUPLICATE_THRESHOLD"):
+        config["threshold"] = int(os.environ["IMGDROP_NEAR_DUPLICATE_THRESHOLD"])
+    if os.environ.get("IMGDROP_NEAR_DUPLICATE_MODE"):
+        config["mode"] = os.environ["IMGDROP_NEAR_DUPLICATE_MODE"]
+    config["profiles"] = {
+        name: raw["near_duplicate"]
+        for name, raw in (document.get("profiles") or {}).items()
+        if isinstance(raw, dict) and raw.get("near_duplicate")
+    }
+    return NearDuplicatePolicy.for_profile(config, profile)
 
 
 # --- the index ----------------------------------------------------------------------------

@@ -20,9 +20,9 @@ from imgdrop.db import (
 )
 from imgdrop.errors import Conflict, Forbidden, ImgdropError, NotFound, ValidationFailed
 from imgdrop.ids import iso, new_id, now_iso, utc_now
-from imgdrop.profiles import profile_for
+from imgdrop.profiles import near_duplicate_config, profile_for
 from imgdrop.services import Services
-from imgdrop.storage import upload_key, variant_key
+from imgdrop.storage import upload_key
 from imgdrop.tags import resolve_labels
 from imgdrop.validation import (
     DESCRIPTIVE_FIELDS,
@@ -390,13 +390,13 @@ def delete_image(principal: Principal, image_id: str, services: Services) -> Non
 
 
 def similar_images(principal: Principal, image_id: str, services: Services, limit: int = 20) -> dict[str, Any]:
-    from imgdrop.dedupe import policy_for
+    from imgdrop.dedupe import NearDuplicatePolicy
 
     record = get_image(principal, image_id, services)
     phash = (record.result or {}).get("phash")
     if not phash:
         return {"items": []}
-    threshold = policy_for(record.profile).threshold
+    threshold = NearDuplicatePolicy.for_profile(near_duplicate_config(), record.profile).threshold
     items = []
     for other_id, distance in services.index.find(principal.tenant, phash, threshold):
         if other_id == record.id:
@@ -409,6 +409,3 @@ def similar_images(principal: Principal, image_id: str, services: Services, limi
             break
     return {"items": items}
 
-
-def variant_keys(tenant: str, image_id: str, variants: dict[str, Any]) -> dict[str, str]:
-    return {name: variant_key(tenant, image_id, name, spec["ext"]) for name, spec in variants.items()}

@@ -14,6 +14,7 @@ from imgdrop.db import SETTLED, ClaimRecord, ImageRecord, tenant_pk
 from imgdrop.errors import ImageRejected
 from imgdrop.ids import now_iso
 from imgdrop.observability import logger
+from imgdrop.profiles import near_duplicate_config
 from imgdrop.services import Services
 from imgdrop.storage import parse_upload_key, variant_key
 
@@ -60,7 +61,7 @@ def process_upload(key: str, services: Services) -> Outcome:
 
 
 def _render_and_store(record: ImageRecord, services: Services) -> Outcome:
-    from imgdrop.dedupe import policy_for
+    from imgdrop.dedupe import NearDuplicatePolicy
     from imgdrop.pipeline import render
 
     settings = services.settings
@@ -80,14 +81,16 @@ def _render_and_store(record: ImageRecord, services: Services) -> Outcome:
         services.objects.delete([record.upload_key])
         return _duplicate(record, rendition, canonical, services)
 
-    policy = policy_for(record.profile)
-    near = [] if policy.mode == "off" else [
+    policy = NearDuplicatePolicy.for_profile(near_duplicate_config(), record.profile)
+    matches = [] if policy.mode == "off" else [
         (other, distance)
         for other, distance in services.index.find(tenant, rendition.phash, policy.threshold)
         if other != image_id
     ]
-    if near and policy.mode == "reject":
-        nearest = near[0][0]
+    verdict = policy.decide(matches)
+    near = verdict.similar
+    if verdict.duplicate_of:
+        nearest = verdict.duplicate_of
         # The sha claim must name the canonical image, never this duplicate.
         ClaimRecord(tenant_pk(tenant), f"SHA#{rendition.sha256}", image_id=nearest, created_at=now).save()
         services.objects.delete([record.upload_key])

@@ -24,12 +24,17 @@ def profiles_file() -> Path:
 
 @lru_cache(maxsize=4)
 def _read(path: str) -> dict[str, Any]:
-    document = json.loads(Path(path).read_text())
-    return document.get("profiles", document)
+    return json.loads(Path(path).read_text())
 
 
 def profile_definitions() -> dict[str, Any]:
-    return _read(str(profiles_file()))
+    document = _read(str(profiles_file()))
+    return document.get("profiles", document)
+
+
+def near_duplicate_config() -> dict[str, Any]:
+    """The deployment's near-duplicate policy: `{"threshold", "mode", "profiles": {...}}`."""
+    return _read(str(profiles_file())).get("near_duplicate") or {}
 
 
 def profile_names() -> frozenset[str]:

@@ -47,14 +47,21 @@ def dhash(gray: Image.Image) -> str:
 
 def blurhash_of(rgb: Image.Image, x: int = 4, y: int = 3) -> str:
     """Blurhash of a small RGB image (blurhash-python; it closes what it is given, so a copy)."""
+    import warnings
+
     import blurhash
 
     small = rgb.copy()
     small.thumbnail((32, 32), Image.Resampling.BILINEAR)
-    return blurhash.encode(small, x, y)
+    with warnings.catch_warnings():
+        # blurhash-python 1.2 reads pixels with Image.getdata, deprecated in Pillow 13
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return blurhash.encode(small, x, y)
 
 
-def colors_of(rgb: Image.Image, alpha: Image.Image | None = None, count: int = 8) -> list[dict]:
+def colors_of(
+    rgb: Image.Image, alpha: Image.Image | None = None, count: int = 8, min_share: float = 0.02
+) -> list[dict]:
     """Up to ``count`` dominant colours of a small image, by share of its (opaque) pixels."""
     small = rgb.copy()
     small.thumbnail((64, 64), Image.Resampling.BILINEAR)
@@ -67,13 +74,18 @@ def colors_of(rgb: Image.Image, alpha: Image.Image | None = None, count: int = 8
     strip = Image.fromarray(pixels.reshape(1, -1, 3).astype(np.uint8), "RGB")
     quant = strip.quantize(colors=count, method=Image.Quantize.MEDIANCUT)
     palette = quant.getpalette() or []
-    found = sorted(quant.getcolors(count) or [], reverse=True)
+    found = [(n, tuple(palette[i * 3 : i * 3 + 3])) for n, i in quant.getcolors(count) or []]
     total = sum(n for n, _ in found)
-    out = []
-    for n, index in found:
-        r, g, b = palette[index * 3 : index * 3 + 3]
-        out.append({"hex": f"#{r:02x}{g:02x}{b:02x}", "percent": round(100.0 * n / total, 2)})
-    return out
+    # Clusters under min_share (mostly edge blends from downscaling) join their nearest big one.
+    big = {rgb: n for n, rgb in found if n >= min_share * total} or {rgb: n for n, rgb in found}
+    for n, rgb in found:
+        if rgb not in big:
+            nearest = min(big, key=lambda c: sum((a - b) ** 2 for a, b in zip(c, rgb, strict=True)))
+            big[nearest] += n
+    ranked = sorted(big.items(), key=lambda item: -item[1])
+    return [
+        {"hex": "#{:02x}{:02x}{:02x}".format(*rgb), "percent": round(100.0 * n / total, 2)} for rgb, n in ranked
+    ]
 
 
 def is_grayscale(rgb: Image.Image, tolerance: int = 12) -> bool:

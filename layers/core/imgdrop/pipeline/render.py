@@ -257,19 +257,41 @@ def _probe_vips(data: bytes) -> _Source:
     return _Source(width, height, needs_icc, head.interpretation in ("b-w", "grey16"))
 
 
-def _thumb(data: bytes, width: int, height: int, src: _Source, *, animated: bool = False, crop: bool = False) -> Any:
+def _thumb(data: bytes, width: int, height: int, src: _Source, *, animated: bool = False) -> Any:
     vips = _pyvips()
-    opts: dict[str, Any] = {"height": height, "option_string": "fail_on=truncated" + (",n=-1" if animated else "")}
-    if crop:
-        opts["crop"] = "centre"
-    else:
-        opts["size"] = "force"
+    opts: dict[str, Any] = {
+        "height": height,
+        "size": "force",
+        "option_string": "fail_on=truncated" + (",n=-1" if animated else ""),
+    }
     if src.needs_icc:
         opts["export_profile"] = "srgb"
     try:
         return _to_srgb8(vips.Image.thumbnail_buffer(data, width, **opts))
     except vips.Error as exc:
         raise _vips_error(exc) from exc
+
+
+def _animated_variant(data: bytes, p: Plan, src: _Source) -> Any:
+    """All frames resized (libvips' thumbnail crop would crop the whole strip), then cropped per frame."""
+    if p.spec.mode != "cover":
+        return _thumb(data, p.width, p.height, src, animated=True)
+    x, y, cw, ch = p.crop
+    sx, sy = p.width / cw, p.height / ch
+    fw, fh = max(p.width, round(src.width * sx)), max(p.height, round(src.height * sy))
+    strip = _thumb(data, fw, fh, src, animated=True)
+    if (fw, fh) == (p.width, p.height):
+        return strip
+    strip = strip.copy_memory()
+    left, top = min(fw - p.width, round(x * sx)), min(fh - p.height, round(y * sy))
+    pages = strip.height // fh
+    frames = [strip.crop(left, i * fh + top, p.width, p.height) for i in range(pages)]
+    out = _pyvips().Image.arrayjoin(frames, across=1).copy()
+    for name in strip.get_fields():
+        if name in ("delay", "loop", "n-pages", "background", "gif-loop"):
+            out.set_type(strip.get_typeof(name), name, strip.get(name))
+    out.set_type(_pyvips().GValue.gint_type, "page-height", p.height)
+    return out
 
 
 def _decode_heic(data: bytes, width: int, height: int) -> tuple[Any, _Source]:
@@ -339,11 +361,18 @@ def _formats(profile: Profile, has_alpha: bool, animated: bool) -> list[str]:
     return [primary] + [f for f in profile.formats[1:] if f != primary]
 
 
-def _emit(out: dict[str, Any], name: str, img: Any, formats: list[str], profile: Profile) -> None:
+def _emit(
+    out: dict[str, Any], name: str, img: Any, formats: list[str], profile: Profile, done: dict | None = None
+) -> None:
+    """Encode img in each format; ``done`` reuses the bytes of an image already encoded."""
+    done = {} if done is None else done
     for i, fmt in enumerate(formats):
         key = name if i == 0 else f"{name}.{fmt}"
         quality = profile.quality.get(fmt, 80)
-        data = _encode(img, fmt, quality)
+        cache_key = (id(img), fmt)
+        if cache_key not in done:
+            done[cache_key] = _encode(img, fmt, quality)
+        data = done[cache_key]
         height = img.get("page-height") if "page-height" in img.get_fields() else img.height
         out[key] = Variant(data, fmt, img.width, height, key)
 
@@ -387,8 +416,7 @@ def render(
         facts = _analyse(first if has_alpha else first[:3] if first.bands == 4 else first, src.gray)
         formats = _formats(prof, has_alpha, True)
         for p in plans:
-            img = _thumb(data, p.width, p.height, src, animated=True, crop=p.spec.mode == "cover")
-            _emit(variants, p.spec.name, _strip(img).copy_memory(), formats, prof)
+            _emit(variants, p.spec.name, _strip(_animated_variant(data, p, src)).copy_memory(), formats, prof)
     else:
         scale = 1.0 if W * H <= EXACT_PIXELS else max(p.scale for p in plans)
         bw, bh = max(1, round(W * scale)), max(1, round(H * scale))
@@ -406,12 +434,14 @@ def render(
         rendered: dict[str, Any] = {}
         for p in sorted(plans, key=lambda p: -p.scale):
             img, sx, sy = _pick(inter, p, W, H)
-            img = _resize_exact(_region(img, sx, sy, p.crop, (W, H)), p.width, p.height).copy_memory()
+            out = _resize_exact(_region(img, sx, sy, p.crop, (W, H)), p.width, p.height)
+            img = img if out is img else out.copy_memory()  # same size: the same image, encoded once
             rendered[p.spec.name] = img
             if p.spec.mode != "cover":
                 inter.append((img, p.width / W, p.height / H))
+        encoded: dict = {}
         for p in plans:  # profile order
-            _emit(variants, p.spec.name, rendered[p.spec.name], formats, prof)
+            _emit(variants, p.spec.name, rendered[p.spec.name], formats, prof, encoded)
         candidates = [c for c in inter if min(c[0].width, c[0].height) >= ANALYSIS_MIN_SIDE]
         source = inter[0][0] if scale == 1.0 else min(candidates or inter[:1], key=lambda c: c[1])[0]
         facts = _analyse(source, src.gray)

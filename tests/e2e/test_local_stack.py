@@ -1,0 +1,117 @@
+"""The local stack end to end, over HTTP: `python -m imgdrop_local` with the real handlers."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import requests
+
+TIMEOUT = 10
+
+
+def png(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 30, 90)) -> bytes:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (width, height), color)
+    ImageDraw.Draw(image).rectangle((4, 4, width // 2, height // 2), fill=(20, 180, 40))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def wait_for_status(stack, image_id: str, headers: dict[str, str], *, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    image: dict = {}
+    while time.monotonic() < deadline:
+        response = requests.get(f"{stack.api_url}/v1/images/{image_id}", headers=headers, timeout=TIMEOUT)
+        assert response.status_code == 200, response.text
+        image = response.json()
+        if image["status"] not in ("pending", "processing"):
+            return image
+        time.sleep(0.2)
+    raise AssertionError(f"{image_id} still {image.get('status')} after {timeout} s:\n{stack.logs()[-3000:]}")
+
+
+def test_health_answers_without_a_token(local_stack):
+    response = requests.get(f"{local_stack.api_url}/v1/health", timeout=TIMEOUT)
+    assert response.status_code == 200
+
+
+def test_api_gateway_answers_for_unknown_routes_and_preflights(local_stack):
+    response = requests.get(f"{local_stack.api_url}/v1/no-such-route", timeout=TIMEOUT)
+    assert (response.status_code, response.json()) == (404, {"message": "Not Found"})
+    preflight = requests.options(f"{local_stack.api_url}/v1/uploads", timeout=TIMEOUT, headers={
+        "Origin": "http://localhost:8080", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type"})
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+
+
+def test_a_protected_route_without_a_token_answers_401_token_missing(local_stack):
+    response = requests.get(f"{local_stack.api_url}/v1/images", timeout=TIMEOUT)
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["code"] == "token_missing"
+
+
+def test_presigned_upload_is_processed_to_ready(local_stack):
+    """presign -> multipart POST straight to S3 -> notification -> process -> finalize -> ready."""
+    headers = local_stack.headers(tenant="e2e-ready")
+    data = png()
+    response = requests.post(f"{local_stack.api_url}/v1/uploads", headers=headers, timeout=TIMEOUT, json={
+        "items": [{"filename": "square.png", "content_type": "image/png", "size": len(data)}]})
+    assert response.status_code == 200, response.text
+    (item,) = response.json()["items"]
+    assert item["status"] == "pending", item
+    upload = item["upload"]
+    assert upload["url"].startswith(local_stack.aws_url)  # a browser can reach it: path-style on 127.0.0.1
+
+    posted = requests.post(upload["url"], data=upload["fields"], timeout=TIMEOUT,
+                           files={"file": ("square.png", data, "image/png")})
+    assert posted.status_code in (200, 201, 204), posted.text
+
+    image = wait_for_status(local_stack, item["id"], headers)
+    assert image["status"] == "ready", (image.get("errors"), local_stack.logs()[-3000:])
+    assert (image["width"], image["height"]) == (64, 48)
+    assert image["variants"], image
+
+
+def test_several_uploads_process_concurrently(local_stack):
+    headers = local_stack.headers(tenant="e2e-many")
+    files = [png(40 + i, 30 + i, (10 * i, 100, 200 - 10 * i)) for i in range(4)]
+    response = requests.post(f"{local_stack.api_url}/v1/uploads", headers=headers, timeout=TIMEOUT, json={
+        "items": [{"filename": f"{i}.png", "content_type": "image/png", "size": len(f)}
+                  for i, f in enumerate(files)]})
+    items = response.json()["items"]
+    for item, data in zip(items, files, strict=True):
+        upload = item["upload"]
+        posted = requests.post(upload["url"], data=upload["fields"], timeout=TIMEOUT,
+                               files={"file": ("x.png", data, "image/png")})
+        assert posted.status_code in (200, 201, 204), posted.text
+    statuses = {wait_for_status(local_stack, item["id"], headers)["status"] for item in items}
+    assert statuses <= {"ready", "duplicate"} and "ready" in statuses
+
+
+def test_a_broken_file_ends_failed(local_stack):
+    """Bytes that are no image: process rejects them; finalize records the error."""
+    headers = local_stack.headers(tenant="e2e-broken")
+    data = b"this is not a png at all" * 10
+    response = requests.post(f"{local_stack.api_url}/v1/uploads", headers=headers, timeout=TIMEOUT, json={
+        "items": [{"filename": "broken.png", "content_type": "image/png", "size": len(data)}]})
+    (item,) = response.json()["items"]
+    upload = item["upload"]
+    requests.post(upload["url"], data=upload["fields"], timeout=TIMEOUT,
+                  files={"file": ("broken.png", data, "image/png")})
+    image = wait_for_status(local_stack, item["id"], headers)
+    assert image["status"] == "failed", image
+    assert image["errors"], image
+
+
+def test_the_stack_stops_cleanly_on_sigterm(start_stack, tmp_path: Path):
+    stack = start_stack(tmp_path)
+    assert requests.get(f"{stack.api_url}/v1/health", timeout=TIMEOUT).status_code == 200
+    started = time.monotonic()
+    assert stack.stop() == 0, stack.logs()[-3000:]
+    assert time.monotonic() - started < 10
+    assert "stopping" in stack.logs()

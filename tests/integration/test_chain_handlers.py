@@ -1,0 +1,191 @@
+"""The api, process and finalize handlers against moto, driven by the events in events/.
+
+Given the resources of template.yaml (the `aws` fixture), each handler gets the sample event
+of its folder, with only the ids and keys of this run filled in.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from imgdrop_local.lambda_runtime import LambdaContext, load_handler
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "events"
+
+
+def sample(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+def china_jpeg() -> bytes:
+    import sklearn.datasets
+
+    return (Path(sklearn.datasets.__file__).parent / "images" / "china.jpg").read_bytes()
+
+
+class Functions:
+    def __init__(self, aws):
+        self.aws = aws
+        self._handlers: dict[str, Any] = {}
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        if logical_id not in self._handlers:
+            self._handlers[logical_id] = load_handler(self.aws.stack.function(logical_id))
+        context = LambdaContext(logical_id, 512, f"arn:aws:lambda:us-east-1:123456789012:function:{logical_id}",
+                                "request-id", 30)
+        return json.loads(json.dumps(self._handlers[logical_id](copy.deepcopy(event), context)))
+
+    def api(self, method: str, path: str, route: str, body: Any = None, path_params=None, tenant="acme",
+            scope="images:read images:write tags:write") -> tuple[int, Any]:
+        event = sample("api_health.json")
+        event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {route}"
+        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+        event["requestContext"]["http"]["method"] = method
+        event["requestContext"]["authorizer"]["lambda"].update({"tenant": tenant, "scope": scope})
+        if path_params:
+            event["pathParameters"] = path_params
+        if body is not None:
+            event["body"] = json.dumps(body)
+        response = self.invoke("ApiFunction", event)
+        return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+
+    def process(self, key: str, size: int) -> dict[str, Any]:
+        event = sample("process_s3_object_created.json")
+        record = event["Records"][0]
+        record["s3"]["bucket"]["name"] = self.aws.bucket_name
+        record["s3"]["object"].update({"key": key, "size": size})
+        return self.invoke("ProcessFunction", event)
+
+    def finalize_success(self, outcome: dict[str, Any]) -> dict[str, Any]:
+        event = sample("finalize_success.json")
+        event["responsePayload"] = outcome
+        return self.invoke("FinalizeFunction", event)
+
+    def finalize_failure(self, key: str) -> dict[str, Any]:
+        event = sample("finalize_retries_exhausted.json")
+        event["requestPayload"]["Records"][0]["s3"]["object"]["key"] = key
+        return self.invoke("FinalizeFunction", event)
+
+
+@pytest.fixture
+def functions(aws):
+    return Functions(aws)
+
+
+def upload(functions: Functions, data: bytes, **fields) -> tuple[str, str]:
+    item = {"filename": "photo.jpg", "content_type": "image/jpeg", "size": len(data), **fields}
+    status, body = functions.api("POST", "/v1/uploads", "/v1/uploads", {"items": [item]})
+    assert status == 200, body
+    answer = body["items"][0]
+    assert answer["status"] == "pending", answer
+    key = answer["upload"]["fields"]["key"]
+    functions.aws.s3.put_object(Bucket=functions.aws.bucket_name, Key=key, Body=data, ContentType="image/jpeg")
+    return answer["id"], key
+
+
+def test_presign_process_finalize_makes_the_image_ready_with_default_variants(functions, aws):
+    data = china_jpeg()
+    image_id, key = upload(functions, data, title="Great wall", tags=["no-such-tag"])
+    assert key == f"uploads/acme/{image_id}"
+
+    status, pending = functions.api("GET", f"/v1/images/{image_id}", "/v1/images/{id}", path_params={"id": image_id})
+    assert (status, pending["status"]) == (200, "pending")
+
+    processed = functions.process(key, len(data))
+    assert processed["outcomes"][0]["outcome"] == "rendered"
+    settled = functions.finalize_success(processed)
+    assert settled["settled"] == ["ready"]
+
+    status, image = functions.api("GET", f"/v1/images/{image_id}", "/v1/images/{id}", path_params={"id": image_id})
+    assert status == 200
+    assert image["status"] == "ready"
+    assert (image["width"], image["height"], image["format"]) == (640, 427, "jpeg")
+    assert len(image["sha256"]) == 64 and len(image["phash"]) == 16 and len(image["dhash"]) == 16
+    assert image["tags"] == [{"id": "no-such-tag", "error": "tag_error"}]
+    sizes = {name: (v["width"], v["height"]) for name, v in image["variants"].items()}
+    # never upscaled: a 640×427 source keeps its size in large/medium, shrinks in small, thumb is cropped
+    assert sizes == {"large": (640, 427), "medium": (640, 427), "small": (512, 342), "thumb": (256, 256)}
+    for name, variant in image["variants"].items():
+        stored_key = f"images/acme/{image_id}/{name}.jpg"
+        assert stored_key in variant["url"]
+        stored = aws.s3.get_object(Bucket=aws.bucket_name, Key=stored_key)["Body"].read()
+        assert len(stored) == variant["bytes"]
+        assert Image.open(io.BytesIO(stored)).size == (variant["width"], variant["height"])
+
+
+def test_a_text_file_sent_as_jpeg_ends_failed_with_file_error(functions):
+    data = b"this is not an image at all, just text"
+    image_id, key = upload(functions, data)
+    processed = functions.process(key, len(data))
+    assert processed["outcomes"][0]["outcome"] == "rejected"
+    assert functions.finalize_success(processed)["settled"] == ["failed"]
+    _, image = functions.api("GET", f"/v1/images/{image_id}", "/v1/images/{id}", path_params={"id": image_id})
+    assert image["status"] == "failed"
+    assert image["errors"][0]["code"] in {"file_error", "unsupported_format"}
+    assert image["processing_error"] == image["errors"][0]["code"]
+
+
+def test_an_object_larger_than_declared_ends_failed_with_size_mismatch(functions, aws):
+    data = china_jpeg()
+    image_id, key = upload(functions, data[:1000])  # declares 1000 bytes
+    aws.s3.put_object(Bucket=aws.bucket_name, Key=key, Body=data)  # sends the whole photo
+    processed = functions.process(key, len(data))
+    assert processed["outcomes"][0]["error"]["code"] == "size_mismatch"
+    functions.finalize_success(processed)
+    _, image = functions.api("GET", f"/v1/images/{image_id}", "/v1/images/{id}", path_params={"id": image_id})
+    assert (image["status"], image["processing_error"]) == ("failed", "size_mismatch")
+
+
+def test_retries_exhausted_fails_the_image_with_processing_error(functions):
+    image_id, key = upload(functions, china_jpeg())
+    assert functions.finalize_failure(key)["settled"] == ["failed"]
+    _, image = functions.api("GET", f"/v1/images/{image_id}", "/v1/images/{id}", path_params={"id": image_id})
+    assert image["status"] == "failed"
+    assert image["errors"][0]["code"] == "processing_error"
+    assert "timed out" in image["errors"][0]["title"]
+
+
+def test_the_same_s3_event_delivered_three_times_is_processed_once(functions, aws):
+    data = china_jpeg()
+    image_id, key = upload(functions, data)
+    first = functions.process(key, len(data))
+    variant_objects = aws.s3.list_objects_v2(Bucket=aws.bucket_name, Prefix=f"images/acme/{image_id}/")["KeyCount"]
+    assert functions.process(key, len(data)) == first
+    assert functions.process(key, len(data)) == first
+    assert functions.finalize_success(first)["settled"] == ["ready"]
+    assert functions.finalize_success(first)["settled"] == [None]  # already settled: nothing changes
+    assert aws.s3.list_objects_v2(Bucket=aws.bucket_name, Prefix=f"images/acme/{image_id}/")["KeyCount"] == variant_objects
+
+
+def test_an_exact_repeat_becomes_duplicate_of_the_first_and_keeps_no_upload(functions, aws):
+    data = china_jpeg()
+    first_id, first_key = upload(functions, data)
+    functions.finalize_success(functions.process(first_key, len(data)))
+    second_id, second_key = upload(functions, data)
+    processed = functions.process(second_key, len(data))
+    assert processed["outcomes"][0] == {**processed["outcomes"][0], "outcome": "duplicate", "duplicate_of": first_id}
+    functions.finalize_success(processed)
+    _, image = functions.api("GET", f"/v1/images/{second_id}", "/v1/images/{id}", path_params={"id": second_id})
+    assert (image["status"], image["duplicate_of"]) == ("duplicate", first_id)
+    assert image["variants"] == {}
+    assert "Contents" not in aws.s3.list_objects_v2(Bucket=aws.bucket_name, Prefix=second_key)
+
+
+def test_sample_events_drive_the_handlers(functions):
+    """events/ serves `sam local invoke` too: the samples themselves must be accepted."""
+    response = functions.invoke("ApiFunction", sample("api_health.json"))
+    assert response["statusCode"] == 200
+    created = functions.invoke("ApiFunction", sample("api_create_uploads.json"))
+    items = json.loads(created["body"])["items"]
+    assert items[0]["status"] == "pending"
+    assert items[1]["error"]["code"] == "unsupported_content_type"
+    refusal = functions.invoke("AuthorizerFunction", sample("authorizer_no_token.json"))
+    assert refusal["context"]["auth_error"] == "token_missing"

@@ -1,0 +1,137 @@
+"""phash/dhash equal imagehash bit for bit on real photos; the numpy DCT equals scipy's."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import imagehash
+import numpy as np
+import pytest
+import scipy.fftpack
+from conftest import decode, encode
+from PIL import Image, ImageOps
+
+from imgdrop.pipeline import render
+from imgdrop.pipeline.analysis import _dct_matrix, dhash, phash
+
+# Pinned values (imagehash 4.3.2) so a change of imagehash or of the pipeline shows up.
+GOLDEN = {
+    "china.jpg": ("9db8c2c7445dbb24", "bfbf3a383c3870e0"),
+}
+
+
+def _reference(data: bytes) -> tuple[str, str]:
+    img = ImageOps.exif_transpose(decode(data))
+    if img.mode in ("RGBA", "LA", "P"):
+        img = img.convert("RGBA")
+        flat = Image.new("RGB", img.size, (255, 255, 255))
+        flat.paste(img, mask=img.getchannel("A"))
+        img = flat
+    return str(imagehash.phash(img)), str(imagehash.dhash(img))
+
+
+def test_numpy_dct_equals_scipy_dct_type_2():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        x = rng.integers(0, 256, size=(32, 32)).astype(np.float64)
+        c = _dct_matrix(32)
+        ours = c @ x @ c.T
+        theirs = scipy.fftpack.dct(scipy.fftpack.dct(x, axis=0), axis=1)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-7)
+
+
+@pytest.mark.parametrize("fixture", ["china", "flower"])
+@pytest.mark.parametrize("profile", ["default", "avatar", "flickr"])
+def test_render_hashes_equal_imagehash_on_photos(request, fixture, profile):
+    data = request.getfixturevalue(fixture)
+    r = render(data, profile)
+    assert (r.phash, r.dhash) == _reference(data)
+    assert len(r.phash) == len(r.dhash) == 16
+
+
+def test_golden_hashes(china):
+    r = render(china, "default")
+    assert (r.phash, r.dhash) == GOLDEN["china.jpg"]
+
+
+@pytest.mark.parametrize("angle", [0, 90, 180, 270])
+def test_function_level_equality_on_transformed_photos(china, flower, angle):
+    for data in (china, flower):
+        img = decode(data).rotate(angle, expand=True)
+        gray = img.convert("L")
+        assert phash(gray) == str(imagehash.phash(img))
+        assert dhash(gray) == str(imagehash.dhash(img))
+
+
+def test_oriented_hash_is_of_the_displayed_image(china):
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    data = encode(decode(china), "JPEG", quality=95, exif=exif.tobytes())
+    r = render(data, "default")
+    assert (r.phash, r.dhash) == _reference(data)
+    assert r.phash != render(china, "default").phash
+
+
+def test_alpha_is_flattened_on_white(china):
+    img = decode(china).convert("RGBA")
+    img.paste((0, 0, 0, 0), (0, 0, 200, 200))
+    data = encode(img, "PNG")
+    r = render(data, "default")
+    assert r.has_alpha
+    assert (r.phash, r.dhash) == _reference(data)
+
+
+def test_large_images_hash_from_a_small_rendition_within_a_bit(china_12mp, flower):
+    big_flower = encode(decode(flower).resize((4000, 2669), Image.Resampling.BICUBIC), "JPEG", quality=90)
+    for data in (china_12mp, big_flower):
+        r = render(data, "default")
+        ref_p, ref_d = _reference(data)
+        assert imagehash.hex_to_hash(r.phash) - imagehash.hex_to_hash(ref_p) <= 2
+        assert imagehash.hex_to_hash(r.dhash) - imagehash.hex_to_hash(ref_d) <= 2
+
+
+def test_pipeline_never_imports_scipy(china):
+    core = Path(__file__).resolve().parents[3] / "layers" / "core"
+    code = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from imgdrop.pipeline import render\n"
+        "data = open(%r, 'rb').read()\n"
+        "r = render(data, 'default')\n"
+        "assert 'scipy' not in sys.modules, 'scipy imported'\n"
+        "assert 'imagehash' not in sys.modules\n"
+        "print(r.phash)\n"
+    )
+    import sklearn
+
+    photo = Path(sklearn.__file__).parent / "datasets" / "images" / "china.jpg"
+    out = subprocess.run([sys.executable, "-c", code % (str(core), str(photo))], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == GOLDEN["china.jpg"][0]
+
+
+def test_blurhash_and_colors(china):
+    import blurhash
+
+    r = render(china, "default")
+    assert blurhash.is_valid_blurhash(r.blurhash) and len(r.blurhash) == 28  # 4x3 components
+    assert 1 <= len(r.colors) <= 8
+    assert sum(c["percent"] for c in r.colors) == pytest.approx(100, abs=0.5)
+    assert all(c["hex"].startswith("#") and len(c["hex"]) == 7 for c in r.colors)
+    assert r.colors == sorted(r.colors, key=lambda c: -c["percent"])
+
+
+def test_colors_of_a_two_colour_image():
+    img = Image.new("RGB", (100, 100), (255, 0, 0))
+    img.paste((0, 0, 255), (0, 0, 100, 25))
+    r = render(encode(img, "PNG"), "avatar")
+    by_hex = {c["hex"]: c["percent"] for c in r.colors}
+    assert by_hex == {"#ff0000": pytest.approx(75, abs=2), "#0000ff": pytest.approx(25, abs=2)}
+
+
+def test_sha256_is_of_the_input(china):
+    import hashlib
+
+    assert render(china, "avatar").sha256 == hashlib.sha256(china).hexdigest()

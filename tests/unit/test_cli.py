@@ -1,0 +1,494 @@
+"""The `imgdrop` CLI with a fake HTTP layer: parsing, tokens, folders, batches, exit codes."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from imgdrop.auth import TokenVerifier
+from imgdrop_cli import main as cli
+from imgdrop_cli.api import Api
+from imgdrop_cli.files import content_type_of, expand_paths
+from imgdrop_cli.multipart import MultipartFile
+
+# The local stack's dev secret is short and public on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+
+S3 = "http://s3.test/bucket"
+API = "http://api.test"
+
+
+# ------------------------------------------------------------------ a fake HTTP layer
+
+
+class FakeResponse:
+    def __init__(self, status: int, body: Any = None, text: str | None = None):
+        self.status_code = status
+        self._body = body
+        self.text = text if text is not None else (json.dumps(body) if body is not None else "")
+        self.content = self.text.encode()
+        self.reason = "fake"
+
+    def json(self) -> Any:
+        if self._body is None:
+            raise ValueError("no JSON")
+        return self._body
+
+
+class FakeImgdrop:
+    """Answers POST /v1/uploads, GET /v1/images/{id} and the presigned S3 POST, recording all."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, str, dict]] = []
+        self.upload_batches: list[list[dict]] = []
+        self.s3_bodies: dict[str, bytes] = {}  # key -> the multipart body as sent
+        self.existing: dict[str, str] = {}  # sha256 -> existing image id
+        self.reject: dict[str, dict] = {}  # filename -> error
+        self.statuses: dict[str, list[str]] = {}  # image id -> statuses returned by successive GETs
+        self.images: dict[str, dict] = {}
+        self.s3_status = 204
+        self.uploads_status = 200
+        self.uploads_error: dict | None = None
+        self._next = 0
+
+    def request(self, method: str, url: str, **kwargs: Any) -> FakeResponse:
+        self.calls.append((method, url, kwargs))
+        if url.startswith(S3):
+            body = kwargs["data"]
+            sent = b"".join(iter(body))
+            assert len(sent) == int(kwargs["headers"]["Content-Length"])
+            key = re.search(rb'name="key"\r\n\r\n([^\r]+)\r\n', sent).group(1).decode()
+            self.s3_bodies[key] = sent
+            if self.s3_status >= 300:
+                return FakeResponse(
+                    self.s3_status,
+                    text="<Error><Code>AccessDenied</Code><Message>Policy expired</Message></Error>",
+                )
+            return FakeResponse(self.s3_status, text="")
+        path = url[len(API) :]
+        if method == "POST" and path == "/v1/uploads":
+            if self.uploads_error is not None:
+                return FakeResponse(self.uploads_status, {"errors": [self.uploads_error]})
+            items = kwargs["json"]["items"]
+            self.upload_batches.append(items)
+            return FakeResponse(200, {"items": [self._answer(i, item) for i, item in enumerate(items)]})
+        match = re.fullmatch(r"/v1/images/([^/]+)", path)
+        if method == "GET" and match:
+            image_id = match.group(1)
+            if image_id not in self.images:
+                return FakeResponse(
+                    404, {"errors": [{"status": "404", "code": "not_found", "title": "nope"}]}
+                )
+            queue = self.statuses.get(image_id) or []
+            status = queue.pop(0) if len(queue) > 1 else (queue[0] if queue else "ready")
+            return FakeResponse(200, {**self.images[image_id], "status": status})
+        return FakeResponse(404, {"errors": [{"status": "404", "code": "not_found", "title": path}]})
+
+    def _answer(self, index: int, item: dict) -> dict:
+        if item["filename"] in self.reject:
+            return {
+                "error": {
+                    **self.reject[item["filename"]],
+                    "source": {"pointer": f"/items/{index}/content_type"},
+                }
+            }
+        if item.get("sha256") in self.existing:
+            return {
+                "id": self.existing[item["sha256"]],
+                "status": "duplicate",
+                "error": {"status": "409", "code": "image_already_exists", "title": "exists"},
+            }
+        self._next += 1
+        image_id = f"img{self._next:03d}"
+        self.images[image_id] = {
+            "id": image_id,
+            "filename": item["filename"],
+            "width": 4,
+            "height": 3,
+            "sha256": item.get("sha256"),
+        }
+        return {
+            "id": image_id,
+            "status": "pending",
+            "upload": {
+                "method": "POST",
+                "url": S3,
+                "fields": {
+                    "key": f"uploads/t/{image_id}",
+                    "Content-Type": item["content_type"],
+                    "policy": "p0l1cy",
+                    "x-amz-signature": "s1g",
+                },
+                "expires_at": "2030-01-01T00:00:00Z",
+            },
+        }
+
+    @property
+    def s3_posts(self) -> int:
+        return sum(1 for _, url, _ in self.calls if url.startswith(S3))
+
+
+def run_cli(argv: list[str], fake: FakeImgdrop | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(argv, session=fake, stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    for var in ("JWT_SECRET", "IMGDROP_API", "IMGDROP_API_URL", "IMGDROP_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr("time.sleep", lambda s: None)
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    """A folder of three small distinct 'images' (bytes only: the fake API does not decode)."""
+    folder = tmp_path / "photos"
+    (folder / "nested").mkdir(parents=True)
+    for name, payload in (
+        ("a.jpg", b"\xff\xd8jpeg-a"),
+        ("b.png", b"\x89PNG-b"),
+        ("nested/c.webp", b"RIFF-c"),
+    ):
+        (folder / name).write_bytes(payload * 100)
+    (folder / "notes.txt").write_text("not an image")
+    (folder / ".hidden").mkdir()
+    (folder / ".hidden" / "d.jpg").write_bytes(b"hidden")
+    return folder
+
+
+# ------------------------------------------------------------------ parsing
+
+
+def test_token_arguments_parse_albums_claims_and_negative_ttl():
+    args = cli.build_parser().parse_args(
+        [
+            "token",
+            "--tenant",
+            "acme",
+            "--album",
+            "a1:upload",
+            "--album",
+            "a2",
+            "--ttl",
+            "-30",
+            "--claim",
+            "n=5",
+            "--claim",
+            "name=bob",
+            "--claim",
+            'obj={"k": [1]}',
+        ]
+    )
+    assert args.tenant == "acme"
+    assert args.album == [("a1", ["upload"]), ("a2", ["upload", "read"])]
+    assert args.ttl == -30
+    assert dict(args.claim) == {"n": 5, "name": "bob", "obj": {"k": [1]}}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["token", "--album", "a1:delete"],
+        ["token", "--claim", "novalue"],
+        ["upload", "x.jpg", "--concurrency", "0"],
+        ["upload", "x.jpg", "--purpose", "banner"],
+        ["upload"],
+    ],
+)
+def test_bad_arguments_exit_with_usage_error(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.build_parser().parse_args(argv)
+    assert exc.value.code == 2
+
+
+def test_upload_arguments_have_script_friendly_defaults():
+    args = cli.build_parser().parse_args(["upload", "a.jpg", "dir", "--tag", "t1", "--tag", "t2"])
+    assert args.paths == ["a.jpg", "dir"]
+    assert args.tags == ["t1", "t2"]
+    assert (args.concurrency, args.wait, args.json, args.album_id, args.profile) == (
+        4,
+        False,
+        False,
+        None,
+        None,
+    )
+
+
+# ------------------------------------------------------------------ tokens
+
+
+def _decode(token: str, secret: str = cli.LOCAL_DEV_SECRET, **kw) -> dict:
+    return jwt.decode(token, secret, algorithms=["HS256"], **kw)
+
+
+def test_token_is_accepted_by_the_verifier_of_the_local_stack():
+    code, out, _ = run_cli(
+        [
+            "token",
+            "--tenant",
+            "acme",
+            "--scope",
+            "images:read images:write",
+            "--sub",
+            "u1",
+            "--album",
+            "al:upload,read",
+        ]
+    )
+    assert code == 0
+    claims = _decode(out.strip())
+    assert claims["tenant"] == "acme" and claims["sub"] == "u1"
+    assert claims["albums"] == {"al": ["upload", "read"]}
+    assert 3590 <= claims["exp"] - claims["iat"] <= 3600
+    principal = TokenVerifier(cli.LOCAL_DEV_SECRET).verify(out.strip())
+    assert principal.tenant == "acme" and principal.scopes == {"images:read", "images:write"}
+
+
+def test_empty_tenant_omits_the_claim():
+    _, out, _ = run_cli(["token", "--tenant", ""])
+    assert "tenant" not in _decode(out.strip())
+
+
+def test_negative_ttl_gives_an_expired_token():
+    _, out, _ = run_cli(["token", "--ttl", "-60"])
+    with pytest.raises(jwt.ExpiredSignatureError):
+        _decode(out.strip())
+
+
+def test_secret_comes_from_flag_then_env_then_the_local_default(monkeypatch):
+    monkeypatch.setenv("JWT_SECRET", "from-env-secret-0123456789abcdef0123")
+    _, out, _ = run_cli(["token"])
+    assert _decode(out.strip(), "from-env-secret-0123456789abcdef0123")["tenant"] == "dev"
+    _, out, _ = run_cli(["token", "--secret", "from-flag-secret-0123456789abcdef012"])
+    assert _decode(out.strip(), "from-flag-secret-0123456789abcdef012")
+
+
+def test_claims_override_and_extend():
+    _, out, _ = run_cli(["token", "--claim", "scope=admin", "--claim", "aud=x"])
+    claims = _decode(out.strip(), options={"verify_aud": False})
+    assert claims["scope"] == "admin" and claims["aud"] == "x"
+
+
+# ------------------------------------------------------------------ files
+
+
+def test_folders_expand_recursively_to_image_files_only(photos):
+    found = expand_paths([photos])
+    assert [p.relative_to(photos).as_posix() for p in found] == ["a.jpg", "b.png", "nested/c.webp"]
+
+
+def test_explicit_files_are_kept_and_repeats_dropped(photos):
+    found = expand_paths([photos / "notes.txt", photos, photos / "a.jpg"])
+    assert [p.name for p in found] == ["notes.txt", "a.jpg", "b.png", "c.webp"]
+
+
+def test_missing_path_is_a_usage_error(tmp_path):
+    code, _, err = run_cli(["upload", str(tmp_path / "nope"), "--api", API, "--token", "t"], FakeImgdrop())
+    assert code == 2 and "no such file" in err
+
+
+def test_content_types():
+    assert content_type_of(Path("x.JPG")) == "image/jpeg"
+    assert content_type_of(Path("x.heic")) == "image/heic"
+    assert content_type_of(Path("x.avif")) == "image/avif"
+    assert content_type_of(Path("x.unknownext")) == "application/octet-stream"
+
+
+def test_multipart_body_puts_fields_first_and_the_file_last_and_reports_progress(tmp_path):
+    f = tmp_path / "pic.png"
+    f.write_bytes(b"\x89PNG" + bytes(range(256)) * 1000)
+    seen: list[int] = []
+    body = MultipartFile(
+        {"key": "uploads/t/1", "policy": "p"}, f, content_type="image/png", on_progress=seen.append
+    )
+    data = b"".join(iter(body))
+    assert len(data) == len(body) == int(body.headers["Content-Length"])
+    assert sum(seen) == len(data)
+    assert (
+        data.index(b'name="key"')
+        < data.index(b'name="policy"')
+        < data.index(b'name="file"; filename="pic.png"')
+    )
+    assert data.endswith(f"\r\n--{body.boundary}--\r\n".encode())
+    assert f.read_bytes() in data
+
+
+# ------------------------------------------------------------------ upload
+
+
+def test_upload_hashes_first_sends_bytes_and_prints_json(photos):
+    fake = FakeImgdrop()
+    code, out, _ = run_cli(
+        [
+            "upload",
+            str(photos),
+            "--api",
+            API,
+            "--token",
+            "tok",
+            "--json",
+            "--album",
+            "al1",
+            "--tag",
+            "t1",
+            "--profile",
+            "flickr",
+        ],
+        fake,
+    )
+    assert code == 0
+    (batch,) = fake.upload_batches
+    assert [i["filename"] for i in batch] == ["a.jpg", "b.png", "c.webp"]
+    assert batch[0]["sha256"] == hashlib.sha256((photos / "a.jpg").read_bytes()).hexdigest()
+    assert batch[0]["size"] == (photos / "a.jpg").stat().st_size
+    assert batch[0]["content_type"] == "image/jpeg"
+    assert batch[0]["album_id"] == "al1" and batch[0]["tags"] == ["t1"] and batch[0]["profile"] == "flickr"
+    assert fake.s3_posts == 3
+    assert (photos / "b.png").read_bytes() in fake.s3_bodies["uploads/t/img002"]
+    images = json.loads(out)
+    assert [i["id"] for i in images] == ["img001", "img002", "img003"]
+    assert images[0]["path"].endswith("a.jpg")
+    auth = fake.calls[0][2]["headers"]["Authorization"]
+    assert auth == "Bearer tok"
+
+
+def test_duplicates_are_answered_before_bytes_are_sent(photos):
+    fake = FakeImgdrop()
+    fake.existing[hashlib.sha256((photos / "a.jpg").read_bytes()).hexdigest()] = "old1"
+    code, out, _ = run_cli(["upload", str(photos), "--api", API, "--token", "t", "--json"], fake)
+    assert code == 0  # a duplicate is an answer, not a failure
+    images = json.loads(out)
+    assert images[0]["status"] == "duplicate" and images[0]["duplicate_of"] == "old1"
+    assert fake.s3_posts == 2
+    assert not any(b"jpeg-a" in body for body in fake.s3_bodies.values())
+
+
+def test_a_refused_item_makes_the_exit_code_1(photos):
+    fake = FakeImgdrop()
+    fake.reject["b.png"] = {"status": "400", "code": "unsupported_content_type", "title": "no"}
+    code, out, _ = run_cli(["upload", str(photos), "--api", API, "--token", "t", "--json"], fake)
+    assert code == 1
+    images = json.loads(out)
+    assert images[1]["error"]["code"] == "unsupported_content_type"
+    assert [i.get("status") for i in (images[0], images[2])] == ["ready", "ready"]
+    assert fake.s3_posts == 2
+
+
+def test_wait_polls_until_settled_and_a_failed_image_exits_1(photos):
+    fake = FakeImgdrop()
+    fake.statuses = {
+        "img001": ["pending", "processing", "ready"],
+        "img002": ["processing", "failed"],
+        "img003": ["pending", "ready"],
+    }
+    code, out, _ = run_cli(["upload", str(photos), "--api", API, "--token", "t", "--json", "--wait"], fake)
+    assert code == 1
+    assert [i["status"] for i in json.loads(out)] == ["ready", "failed", "ready"]
+    gets = [url for method, url, _ in fake.calls if method == "GET"]
+    assert gets.count(f"{API}/v1/images/img001") == 3
+
+
+def test_wait_gives_up_after_the_timeout(photos):
+    fake = FakeImgdrop()
+    fake.statuses = {"img001": ["processing"]}
+    code, out, _ = run_cli(
+        [
+            "upload",
+            str(photos / "a.jpg"),
+            "--api",
+            API,
+            "--token",
+            "t",
+            "--json",
+            "--wait",
+            "--wait-timeout",
+            "0",
+        ],
+        fake,
+    )
+    assert code == 1
+    assert json.loads(out)[0]["error"]["code"] == "wait_timeout"
+
+
+def test_storage_refusal_is_an_item_error(photos):
+    fake = FakeImgdrop()
+    fake.s3_status = 403
+    code, out, _ = run_cli(["upload", str(photos / "a.jpg"), "--api", API, "--token", "t", "--json"], fake)
+    assert code == 1
+    error = json.loads(out)[0]["error"]
+    assert error["code"] == "upload_failed" and "AccessDenied" in error["title"]
+
+
+def test_more_than_100_files_go_in_batches_of_100(tmp_path):
+    for i in range(150):
+        (tmp_path / f"{i:03d}.jpg").write_bytes(b"jpeg %d" % i)
+    fake = FakeImgdrop()
+    code, out, _ = run_cli(
+        ["upload", str(tmp_path), "--api", API, "--token", "t", "--json", "--concurrency", "8"], fake
+    )
+    assert code == 0
+    assert [len(b) for b in fake.upload_batches] == [100, 50]
+    assert len(json.loads(out)) == 150 and fake.s3_posts == 150
+
+
+def test_a_refused_token_exits_1_with_the_error_code(photos):
+    fake = FakeImgdrop()
+    fake.uploads_status = 401
+    fake.uploads_error = {"status": "401", "code": "token_expired", "title": "The token has expired."}
+    code, out, err = run_cli(["upload", str(photos), "--api", API, "--token", "t"], fake)
+    assert code == 1 and "token_expired" in err and out == ""
+    assert fake.s3_posts == 0
+
+
+def test_no_token_for_a_remote_api_is_a_usage_error(photos):
+    code, _, err = run_cli(["upload", str(photos), "--api", "https://imgdrop.example.com"], FakeImgdrop())
+    assert code == 2 and "IMGDROP_TOKEN" in err
+
+
+def test_local_default_api_gets_a_minted_dev_token(photos, monkeypatch):
+    # An API that is not the local default needs a token...
+    monkeypatch.setenv("IMGDROP_API", API)
+    assert run_cli(["upload", str(photos)], FakeImgdrop())[0] == 2
+    # ...while for the local default one is minted that the local stack accepts.
+    assert cli.is_local_default("http://127.0.0.1:3000") and cli.is_local_default("http://localhost:3000/")
+    args = cli.build_parser().parse_args(["upload", "x", "--api", "http://127.0.0.1:3000"])
+    _, token = cli.resolve_api_and_token(args)
+    assert TokenVerifier(cli.LOCAL_DEV_SECRET).verify(token).tenant == "dev"
+
+
+def test_env_supplies_api_and_token(photos, monkeypatch):
+    monkeypatch.setenv("IMGDROP_API", API)
+    monkeypatch.setenv("IMGDROP_TOKEN", "envtok")
+    fake = FakeImgdrop()
+    assert run_cli(["upload", str(photos / "a.jpg"), "--json"], fake)[0] == 0
+    assert fake.calls[0][2]["headers"]["Authorization"] == "Bearer envtok"
+
+
+def test_human_output_is_a_table(photos):
+    code, out, _ = run_cli(["upload", str(photos), "--api", API, "--token", "t"], FakeImgdrop())
+    assert code == 0
+    assert "img001" in out and "ready" in out and "4×3" in out
+
+
+# ------------------------------------------------------------------ get
+
+
+def test_get_prints_the_image_and_404_exits_1():
+    fake = FakeImgdrop()
+    fake.images["img9"] = {"id": "img9"}
+    code, out, _ = run_cli(["get", "img9", "--api", API, "--token", "t"], fake)
+    assert code == 0 and json.loads(out)["id"] == "img9"
+    code, out, err = run_cli(["get", "nope", "--api", API, "--token", "t"], fake)
+    assert code == 1 and "not_found" in err
+
+
+def test_api_paths_are_under_v1():
+    assert Api("http://x/", "t")._url("/images/1") == "http://x/v1/images/1"
