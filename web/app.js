@@ -451,7 +451,7 @@
     let camera = model ? String(model) : "";
     if (make && !camera.toLowerCase().startsWith(String(make).toLowerCase())) camera = (make + " " + camera).trim();
     const parts = [];
-    parts.push(camera ? "📷 " + camera : "no camera info");
+    parts.push(camera ? "Camera: " + camera : "no camera info");
     const taken = image.taken_at || lookup(exif, ["DateTimeOriginal", "DateTime"]);
     if (taken) parts.push("taken " + String(taken).replace("T", " ").replace(/\.\d+/, "").replace("Z", " UTC"));
     parts.push(image.gps && image.gps.lat != null ? "GPS " + Number(image.gps.lat).toFixed(4) + ", " + Number(image.gps.lon).toFixed(4) : "no GPS");

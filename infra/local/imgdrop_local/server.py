@@ -39,11 +39,17 @@ def _check_port(port: int, host: str = "127.0.0.1") -> None:
 
 def _setup_logging() -> None:
     level = os.environ.get("IMGDROP_LOCAL_LOG_LEVEL", "INFO").upper()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)-22s %(message)s", "%H:%M:%S"))
+    formatter = logging.Formatter("%(asctime)s %(name)-22s %(message)s", "%H:%M:%S")
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [logging.StreamHandler(sys.stderr)]
+    root.handlers[0].setFormatter(formatter)
     root.setLevel(level)
+    # A handler of our own: powertools' Logger filters records of any logger whose name
+    # contains its service name ("imgdrop") out of the root handlers.
+    own = logging.getLogger("imgdrop_local")
+    own.handlers[:] = [logging.StreamHandler(sys.stderr)]
+    own.handlers[0].setFormatter(formatter)
+    own.propagate = False
     for noisy in ("werkzeug", "botocore", "boto3", "urllib3", "moto", "s3transfer", "pynamodb", "pyvips"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -548,15 +548,6 @@ class DynamoHashIndexStore:
 # --- configuration -----------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4)
-def _config_document(path: str) -> dict[str, Any]:
-    import json
-    from pathlib import Path
-
-    document = json.loads(Path(path).read_text(encoding="utf-8"))
-    return document if isinstance(document, dict) else {}
-
-
 def policy_for(profile: str | None = None, document: Mapping[str, Any] | None = None) -> NearDuplicatePolicy:
     """The policy of a profile, from the profiles document (``IMGDROP_PROFILES_FILE`` or the built-in).
 
@@ -567,9 +558,9 @@ def policy_for(profile: str | None = None, document: Mapping[str, Any] | None = 
     import os
 
     if document is None:
-        from imgdrop.profiles import profiles_file
+        from imgdrop.profiles import profiles_document
 
-        document = _config_document(str(profiles_file()))
+        document = profiles_document()
     config: dict[str, Any] = dict(document.get("near_duplicate") or {})
     if os.environ.get("IMGDROP_NEAR_DUPLICATE_THRESHOLD"):
         config["threshold"] = int(os.environ["IMGDROP_NEAR_DUPLICATE_THRESHOLD"])

@@ -20,7 +20,7 @@ from imgdrop.db import (
 )
 from imgdrop.errors import Conflict, Forbidden, ImgdropError, NotFound, ValidationFailed
 from imgdrop.ids import iso, new_id, now_iso, utc_now
-from imgdrop.profiles import near_duplicate_config, profile_for
+from imgdrop.profiles import profile_for
 from imgdrop.services import Services
 from imgdrop.storage import upload_key
 from imgdrop.tags import resolve_labels
@@ -390,13 +390,13 @@ def delete_image(principal: Principal, image_id: str, services: Services) -> Non
 
 
 def similar_images(principal: Principal, image_id: str, services: Services, limit: int = 20) -> dict[str, Any]:
-    from imgdrop.dedupe import NearDuplicatePolicy
+    from imgdrop.dedupe import policy_for
 
     record = get_image(principal, image_id, services)
     phash = (record.result or {}).get("phash")
     if not phash:
         return {"items": []}
-    threshold = NearDuplicatePolicy.for_profile(near_duplicate_config(), record.profile).threshold
+    threshold = policy_for(record.profile).threshold
     items = []
     for other_id, distance in services.index.find(principal.tenant, phash, threshold):
         if other_id == record.id:

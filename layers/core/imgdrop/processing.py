@@ -14,7 +14,6 @@ from imgdrop.db import SETTLED, ClaimRecord, ImageRecord, tenant_pk
 from imgdrop.errors import ImageRejected
 from imgdrop.ids import now_iso
 from imgdrop.observability import logger
-from imgdrop.profiles import near_duplicate_config
 from imgdrop.services import Services
 from imgdrop.storage import parse_upload_key, variant_key
 
@@ -61,7 +60,7 @@ def process_upload(key: str, services: Services) -> Outcome:
 
 
 def _render_and_store(record: ImageRecord, services: Services) -> Outcome:
-    from imgdrop.dedupe import NearDuplicatePolicy
+    from imgdrop.dedupe import policy_for
     from imgdrop.pipeline import render
 
     settings = services.settings
@@ -81,7 +80,7 @@ def _render_and_store(record: ImageRecord, services: Services) -> Outcome:
         services.objects.delete([record.upload_key])
         return _duplicate(record, rendition, canonical, services)
 
-    policy = NearDuplicatePolicy.for_profile(near_duplicate_config(), record.profile)
+    policy = policy_for(record.profile)
     matches = [] if policy.mode == "off" else [
         (other, distance)
         for other, distance in services.index.find(tenant, rendition.phash, policy.threshold)

@@ -27,14 +27,14 @@ def _read(path: str) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
 
 
+def profiles_document() -> dict[str, Any]:
+    """The whole file: `profiles` and the deployment's `near_duplicate` policy."""
+    return _read(str(profiles_file()))
+
+
 def profile_definitions() -> dict[str, Any]:
-    document = _read(str(profiles_file()))
+    document = profiles_document()
     return document.get("profiles", document)
-
-
-def near_duplicate_config() -> dict[str, Any]:
-    """The deployment's near-duplicate policy: `{"threshold", "mode", "profiles": {...}}`."""
-    return _read(str(profiles_file())).get("near_duplicate") or {}
 
 
 def profile_names() -> frozenset[str]:

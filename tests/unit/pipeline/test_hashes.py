@@ -117,6 +117,9 @@ def test_blurhash_and_colors(china):
 
     r = render(china, "default")
     assert blurhash.is_valid_blurhash(r.blurhash) and len(r.blurhash) == 28  # 4x3 components
+    small = decode(china)
+    small.thumbnail((32, 32), Image.Resampling.BILINEAR)
+    assert r.blurhash == blurhash.encode(small, 4, 3)  # the numpy port equals blurhash-python
     assert 1 <= len(r.colors) <= 8
     assert sum(c["percent"] for c in r.colors) == pytest.approx(100, abs=0.5)
     assert all(c["hex"].startswith("#") and len(c["hex"]) == 7 for c in r.colors)
@@ -135,3 +138,19 @@ def test_sha256_is_of_the_input(china):
     import hashlib
 
     assert render(china, "avatar").sha256 == hashlib.sha256(china).hexdigest()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_numpy_blurhash_equals_blurhash_python(china, flower):
+    import blurhash
+
+    from imgdrop.pipeline.analysis import blurhash_of
+
+    rng = np.random.default_rng(3)
+    images = [decode(china), decode(flower), Image.new("RGB", (9, 9), (0, 0, 0)), Image.new("RGB", (5, 7), "white")]
+    images += [Image.fromarray(rng.integers(0, 256, (17, 23, 3), dtype=np.uint8)) for _ in range(5)]
+    for img in images:
+        small = img.copy()
+        small.thumbnail((32, 32), Image.Resampling.BILINEAR)
+        for x, y in ((4, 3), (1, 1), (9, 9)):
+            assert blurhash_of(img, x, y) == blurhash.encode(small.copy(), x, y)
