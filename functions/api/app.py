@@ -68,7 +68,16 @@ def create_uploads(body: Annotated[UploadsRequest, Body()]) -> Any:
     return json_response({"items": outcomes})
 
 
-@app.post("/v1/images", responses={201: {"description": "Created."}, 400: ERRORS, 413: ERRORS, **AUTH_ERRORS})
+@app.post(
+    "/v1/images",
+    responses={
+        201: {"description": "Created: the image object (JSON) or {items} (multipart)."},
+        200: {"description": "An exact repeat: the existing image's id with image_already_exists."},
+        400: ERRORS,
+        413: ERRORS,
+        **AUTH_ERRORS,
+    },
+)
 @tracer.capture_method
 def create_images() -> Any:
     principal = current_principal(app)
@@ -103,7 +112,8 @@ def create_images() -> Any:
     content, data = images.decode_data_uri(fields.pop("file", None), "/file")
     fields.setdefault("content_type", content)
     image = images.create_direct_upload(principal, fields, data, services)
-    return json_response(image, 201, headers={"Location": image["links"]["self"]})
+    created = image["status"] != "duplicate"
+    return json_response(image, 201 if created else 200, headers={"Location": image["links"]["self"]})
 
 
 @app.get("/v1/images", responses={200: {"description": "A page of images."}, 400: ERRORS, **AUTH_ERRORS})
@@ -128,7 +138,7 @@ def get_image(image_id: str) -> Any:
 
 
 @app.patch("/v1/images/<image_id>", responses={200: {"description": "Changed."}, 400: ERRORS, 404: ERRORS,
-                                               409: ERRORS, **AUTH_ERRORS})
+                                               **AUTH_ERRORS})
 def patch_image(image_id: str, body: Annotated[dict[str, Any], Body()]) -> Any:
     record = images.patch_image(current_principal(app), image_id, body, services)
     return json_response(images.present_image(record, services))

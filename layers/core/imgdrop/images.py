@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from datetime import timedelta
 from typing import Any
@@ -218,7 +219,7 @@ def _claim_slug(
     """A requested slug must be free; a generated one (from the title) takes the first free suffix."""
     if spec.slug:
         if services.repo.claim(tenant, "SLUG", spec.slug, image_id, now) != image_id:
-            raise Conflict("slug_taken", "This slug is already used by another image.", f"{pointer}/slug")
+            raise ImgdropError("slug_taken", "This slug is already used by another image.", 400, f"{pointer}/slug")
         return spec.slug
     base = slugify(str(spec.descriptive.get("title") or ""))
     if not base:
@@ -247,6 +248,12 @@ def create_direct_upload(
     if not data:
         raise ValidationFailed([ImgdropError("file_blank", "File is required.", 400, f"{pointer}/file")])
     spec = _checked_spec(principal, item, pointer, services, max_bytes=limit)
+    # The bytes are here already: an exact repeat is answered now, and nothing is stored.
+    existing = services.repo.claim_owner(principal.tenant, "SHA", hashlib.sha256(data).hexdigest())
+    if existing:
+        error = Conflict("image_already_exists", "This image was uploaded before.", f"{pointer}/file")
+        return {"id": existing, "status": "duplicate", "error": error.as_dict(),
+                "links": {"self": image_link(services, existing)}}
     record = _new_record(principal, spec, pointer, services)
     services.objects.write(record.upload_key, data, content_type=record.content_type)
     return present_image(record, services)
@@ -348,7 +355,7 @@ def patch_image(principal: Principal, image_id: str, raw: Any, services: Service
         record.gsi1sk = image_sk(record.id) if spec.album_id else None
     if "slug" in raw and spec.slug != record.slug:
         if spec.slug and services.repo.claim(principal.tenant, "SLUG", spec.slug, record.id, now) != record.id:
-            raise Conflict("slug_taken", "This slug is already used by another image.", "/slug")
+            raise ImgdropError("slug_taken", "This slug is already used by another image.", 400, "/slug")
         if record.slug:
             services.repo.release_claim(principal.tenant, "SLUG", record.slug, record.id)
         record.slug = spec.slug
