@@ -185,7 +185,11 @@ def main() -> None:
     parser.add_argument("--worker", nargs=2, metavar=("IMPL", "PATH"))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cpu", type=int, default=None)
+    parser.add_argument("--make-inputs", metavar="DIR")
     args = parser.parse_args()
+    if args.make_inputs:
+        print(json.dumps([[name, str(path)] for name, path in make_inputs(Path(args.make_inputs))]))
+        return
     cpu = args.cpu if args.cpu is not None else (sorted(os.sched_getaffinity(0))[-1] if hasattr(os, "sched_getaffinity") else 0)
     if args.worker:
         worker(args.worker[0], args.worker[1], args.repeat, cpu)
@@ -193,7 +197,13 @@ def main() -> None:
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        cases = make_inputs(Path(tmp))
+        # Made in a subprocess: ru_maxrss survives fork+exec, so the parent that spawns the
+        # measured workers must stay small.
+        made = subprocess.run([sys.executable, __file__, "--make-inputs", tmp],
+                              capture_output=True, text=True, check=True)
+        cases = [(name, Path(path)) for name, path in json.loads(made.stdout.strip().splitlines()[-1])]
+        floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"(the parent's peak RSS, a floor for every worker's ru_maxrss: {floor:.0f} MB)")
         print(f"one CPU (#{cpu}) per measurement, median of {args.repeat} warm calls after a cold one\n")
         head = (f"{'input':<14}{'MB':>6} | {'naive ms':>9}{'imgdrop ms':>11}{'speedup':>9} | "
                 f"{'naive MB':>9}{'imgdrop MB':>11}{'RSS ratio':>10} | hash bits off")

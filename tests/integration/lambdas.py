@@ -44,7 +44,8 @@ class Functions:
         return json.loads(json.dumps(self._handlers[logical_id](copy.deepcopy(event), context)))
 
     def api(self, method: str, path: str, route: str, body: Any = None, path_params: dict[str, str] | None = None,
-            tenant: str = "acme", scope: str = "images:read images:write tags:write") -> tuple[int, Any]:
+            tenant: str = "acme", scope: str = "images:read images:write tags:write",
+            query: dict[str, str] | None = None) -> tuple[int, Any]:
         event = sample("api_health.json")
         event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {route}"
         event["rawPath"] = event["requestContext"]["http"]["path"] = path
@@ -54,6 +55,9 @@ class Functions:
             event["pathParameters"] = path_params
         if body is not None:
             event["body"] = json.dumps(body)
+        if query:
+            event["queryStringParameters"] = query
+            event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in query.items())
         response = self.invoke("ApiFunction", event)
         return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
 

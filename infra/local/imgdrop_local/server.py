@@ -54,6 +54,48 @@ def _setup_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+class _ExposeHeaders:
+    """WSGI middleware: moto answers S3 CORS without the rule's ExposedHeaders (ETag), which
+    browsers then refuse to show to the page; add them to every answer that allows an origin."""
+
+    def __init__(self, app: Any, expose: list[str]):
+        self.app = app
+        self.expose = ", ".join(expose)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not self.expose or "HTTP_ORIGIN" not in environ:
+            return self.app(environ, start_response)
+
+        def add(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            names = {k.lower() for k, _ in headers}
+            if "access-control-allow-origin" in names and "access-control-expose-headers" not in names:
+                headers = [*headers, ("Access-Control-Expose-Headers", self.expose)]
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, add)
+
+
+def moto_server(port: int, expose_headers: list[str]) -> Any:
+    """moto's ThreadedMotoServer on 127.0.0.1, its WSGI app wrapped in _ExposeHeaders."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    class Server(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = _ExposeHeaders(DomainDispatcherApplication(create_backend_app), expose_headers)
+            self._server = make_server(self._ip_address, self._port, app, True,
+                                       request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return Server(ip_address="127.0.0.1", port=port, verbose=False)
+
+
 def dev_token(secret: str) -> str | None:
     try:
         from imgdrop.auth import issue_token
@@ -65,8 +107,6 @@ def dev_token(secret: str) -> str | None:
 
 def run(stop: threading.Event, banner: TextIO | None = None) -> int:
     """Start everything, print the banner, wait for `stop`, then stop everything."""
-    from moto.server import ThreadedMotoServer
-
     import boto3
 
     from .dispatcher import Dispatcher
@@ -101,7 +141,8 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
     }
     apply_environment(stack, local_env)
 
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
+    rules = (stack.bucket_properties.get("CorsConfiguration") or {}).get("CorsRules") or []
+    moto = moto_server(aws_port, sorted({h for rule in rules for h in rule.get("ExposedHeaders", [])}))
     moto.start()
     stoppers: list[Any] = [moto.stop]
     try:

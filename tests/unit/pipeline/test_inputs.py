@@ -178,8 +178,11 @@ def _frames(n: int, size=(60, 40)) -> list[Image.Image]:
     return [Image.new("RGB", size, colors[i % len(colors)]) for i in range(n)]
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["decoded-once", "streamed"])
 @pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
-def test_animation_is_kept_as_animated_webp(fmt):
+def test_animation_is_kept_as_animated_webp(fmt, stream, monkeypatch):
+    if stream:  # an animation too big to hold decoded streams each variant from the source
+        monkeypatch.setattr("imgdrop.pipeline.render.ANIMATION_DECODE_PIXELS", 0)
     frames = _frames(4)
     data = encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=120, loop=0)
     r = render(data, "default")

@@ -88,8 +88,52 @@ uppy.use(Dashboard, {
   note: "Images go straight to storage through imgdrop's presigned POSTs.",
 });
 
+// Uppy's default sender waits for an `ETag` it can read; a single presigned POST needs none
+// (only multipart parts do), and emulators such as moto answer POST without one. This sender is
+// the default one minus that wait: XHR with upload progress, any 2xx is done.
+function uploadPartBytes({ signature, body, size, onProgress, onComplete, signal }) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(signature.method || "POST", signature.url, true);
+    for (const [name, value] of Object.entries(signature.headers || {})) xhr.setRequestHeader(name, value);
+    const abort = () => xhr.abort();
+    if (signal) signal.addEventListener("abort", abort);
+    const done = () => signal && signal.removeEventListener("abort", abort);
+    xhr.upload.addEventListener("progress", (ev) => onProgress(ev));
+    xhr.addEventListener("abort", () => {
+      done();
+      reject(new DOMException("The upload was aborted", "AbortError"));
+    });
+    xhr.addEventListener("error", () => {
+      done();
+      reject(new Error("The upload could not reach storage"));
+    });
+    xhr.addEventListener("load", () => {
+      done();
+      if (xhr.status < 200 || xhr.status >= 300) {
+        const code = /<Code>([^<]+)<\/Code>/.exec(xhr.responseText || "");
+        const error = new Error("Storage answered " + xhr.status + (code ? " " + code[1] : ""));
+        error.source = xhr;
+        reject(error);
+        return;
+      }
+      // Only the headers CORS exposes are listed here (getResponseHeader would log the others).
+      const headers = {};
+      for (const line of xhr.getAllResponseHeaders().trim().split(/[\r\n]+/)) {
+        const at = line.indexOf(": ");
+        if (at > 0) headers[line.slice(0, at).toLowerCase()] = line.slice(at + 2);
+      }
+      onProgress({ loaded: size, total: size, lengthComputable: true });
+      if (onComplete) onComplete(headers.etag || null);
+      resolve({ ETag: headers.etag || null, location: headers.location });
+    });
+    xhr.send(body);
+  });
+}
+
 uppy.use(AwsS3, {
   shouldUseMultipart: false,
+  uploadPartBytes,
   async getUploadParameters(file, options) {
     const item = {
       filename: file.name,

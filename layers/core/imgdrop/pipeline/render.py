@@ -24,6 +24,11 @@ EXACT_PIXELS = 2_100_000
 # Hashes, colours and blurhash of bigger sources come from the smallest rendition whose
 # shorter side is at least this (a fit variant or the decoded base).
 ANALYSIS_MIN_SIDE = 256
+# Animations whose frames (at the largest variant size) fit in this many pixels (~128 MB as
+# RGBA) are decoded once; bigger ones stream from the source once per variant.
+ANIMATION_DECODE_PIXELS = 32_000_000
+# Animated WebP is slow to encode (each frame is a full WebP encode): a lower effort.
+ANIMATION_WEBP_EFFORT = 2
 
 _PIL_FORMAT = {
     "jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "gif": "GIF",
@@ -224,9 +229,12 @@ def _encode(img: Any, fmt: str, quality: int) -> bytes:
     if fmt == "jpeg":
         return img.jpegsave_buffer(Q=quality, **common)
     if fmt == "png":
-        return img.pngsave_buffer(compression=6, **common)
+        # measured on a 2048 px RGBA photo: level 3 with the "sub" filter is both faster and
+        # ~20% smaller than libvips' default (level 6, no filter)
+        return img.pngsave_buffer(compression=3, filter="sub", **common)
     if fmt == "webp":
-        return img.webpsave_buffer(Q=quality, effort=4, **common)
+        animated = "page-height" in img.get_fields() and img.get("page-height") < img.height
+        return img.webpsave_buffer(Q=quality, effort=ANIMATION_WEBP_EFFORT if animated else 4, **common)
     if fmt == "avif":
         return img.heifsave_buffer(compression="av1", Q=quality, effort=2, bitdepth=8, **common)
     raise ValueError(fmt)
@@ -286,12 +294,28 @@ def _animated_variant(data: bytes, p: Plan, src: _Source) -> Any:
     left, top = min(fw - p.width, round(x * sx)), min(fh - p.height, round(y * sy))
     pages = strip.height // fh
     frames = [strip.crop(left, i * fh + top, p.width, p.height) for i in range(pages)]
+    return _join_frames(frames, strip, p.height)
+
+
+def _join_frames(frames: list[Any], like: Any, page_height: int) -> Any:
     out = _pyvips().Image.arrayjoin(frames, across=1).copy()
-    for name in strip.get_fields():
+    for name in like.get_fields():
         if name in ("delay", "loop", "n-pages", "background", "gif-loop"):
-            out.set_type(strip.get_typeof(name), name, strip.get(name))
-    out.set_type(_pyvips().GValue.gint_type, "page-height", p.height)
+            out.set_type(like.get_typeof(name), name, like.get(name))
+    out.set_type(_pyvips().GValue.gint_type, "page-height", page_height)
     return out
+
+
+def _animated_from_strip(strip: Any, bw: int, bh: int, p: Plan, w: int, h: int) -> Any:
+    """One animated variant from the decoded frames (a strip of pages bw x bh)."""
+    if (p.width, p.height) == (bw, bh) and p.crop == (0, 0, w, h):
+        return strip
+    pages = strip.height // bh
+    frames = [
+        _resize_exact(_region(strip.crop(0, i * bh, bw, bh), bw / w, bh / h, p.crop, (w, h)), p.width, p.height)
+        for i in range(pages)
+    ]
+    return _join_frames(frames, strip, p.height).copy_memory()
 
 
 def _decode_heic(data: bytes, width: int, height: int) -> tuple[Any, _Source]:
@@ -415,8 +439,21 @@ def render(
         has_alpha = first.bands == 4 and first[3].min() < 255
         facts = _analyse(first if has_alpha else first[:3] if first.bands == 4 else first, src.gray)
         formats = _formats(prof, has_alpha, True)
+        scale = max(p.scale for p in plans)
+        bw, bh = max(1, round(W * scale)), max(1, round(H * scale))
+        strip = None
+        if frames * bw * bh <= ANIMATION_DECODE_PIXELS:  # decode every frame once, then cascade
+            strip = _strip(_thumb(data, bw, bh, src, animated=True)).copy_memory()
+        made: dict[tuple, Any] = {}
+        encoded_anim: dict = {}
         for p in plans:
-            _emit(variants, p.spec.name, _strip(_animated_variant(data, p, src)).copy_memory(), formats, prof)
+            key = (p.crop, p.width, p.height)
+            if key not in made:
+                if strip is not None:
+                    made[key] = _animated_from_strip(strip, bw, bh, p, W, H)
+                else:  # too big to hold: stream each variant from the source
+                    made[key] = _strip(_animated_variant(data, p, src)).copy_memory()
+            _emit(variants, p.spec.name, made[key], formats, prof, encoded_anim)
     else:
         scale = 1.0 if W * H <= EXACT_PIXELS else max(p.scale for p in plans)
         bw, bh = max(1, round(W * scale)), max(1, round(H * scale))
