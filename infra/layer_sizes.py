@@ -34,7 +34,9 @@ def layer_sizes(build_dir: Path) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--build-dir", type=Path, default=Path(__file__).resolve().parents[1] / ".aws-sam" / "build")
+    parser.add_argument(
+        "--build-dir", type=Path, default=Path(__file__).resolve().parents[1] / ".aws-sam" / "build"
+    )
     parser.add_argument("--limit-mb", type=float, default=200.0)
     args = parser.parse_args(argv)
     sizes = layer_sizes(args.build_dir)

@@ -9,9 +9,8 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from imgdrop_local.template import DEV_JWT_SECRET, REGION, Stack, create_resources, load
+from moto import mock_aws
 
 TEST_JWT_SECRET = DEV_JWT_SECRET + "-integration-tests"
 

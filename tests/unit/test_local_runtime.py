@@ -8,7 +8,6 @@ import json
 from urllib.parse import quote_plus
 
 import pytest
-
 from imgdrop_local.dispatcher import Dispatcher, lambda_record
 from imgdrop_local.http_api import MAX_PAYLOAD_BYTES, HttpApi
 from imgdrop_local.lambda_runtime import FunctionError, LambdaRuntime, apply_environment, load_handler
@@ -32,7 +31,8 @@ def stack():
 
 
 def runtime_with(stack, sqs=None, **handlers):
-    return LambdaRuntime(stack, retry_delays=(0, 0), workers=2, sqs_client=sqs or FakeSqs(), handlers=handlers)
+    return LambdaRuntime(stack, retry_delays=(0, 0), workers=2, sqs_client=sqs or FakeSqs(),
+                         handlers=handlers)
 
 
 def s3_event(key="uploads/t/abc"):
@@ -122,7 +122,8 @@ def test_results_cross_the_boundary_as_json(stack):
 
 def test_invoke_async_runs_in_the_pool(stack):
     seen = []
-    runtime = runtime_with(stack, ProcessFunction=lambda e, c: 1, FinalizeFunction=lambda e, c: seen.append(e))
+    runtime = runtime_with(stack, ProcessFunction=lambda e, c: 1,
+                           FinalizeFunction=lambda e, c: seen.append(e))
     runtime.invoke_async("ProcessFunction", s3_event()).result(5)
     assert runtime.drain(1)
     runtime.shutdown()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-
 from imgdrop_local.template import ACCOUNT_ID, REGION, load, load_yaml
 
 
@@ -17,7 +16,8 @@ def stack():
 def test_every_http_api_event_becomes_a_route(stack):
     keys = {r.route_key for r in stack.routes}
     assert len(stack.routes) == 15
-    assert {"GET /v1/health", "POST /v1/uploads", "GET /v1/images/{id}", "GET /v1/images/{id}/similar"} <= keys
+    expected = {"GET /v1/health", "POST /v1/uploads", "GET /v1/images/{id}", "GET /v1/images/{id}/similar"}
+    assert expected <= keys
     assert all(r.function == "ApiFunction" for r in stack.routes)
 
 

@@ -157,7 +157,7 @@ class Dispatcher:
     # ------------------------------------------------------------ schedules
 
     def _tick(self, schedule: Schedule) -> None:
-        assert schedule.rate_seconds is not None
+        assert schedule.rate_seconds is not None  # type narrowing: only rate schedules are ticked  # nosec B101
         period = schedule.rate_seconds / self.schedule_scale
         log.info("%s runs every %.1f s (%s / %g)", schedule.function, period, schedule.expression,
                  self.schedule_scale)

@@ -74,7 +74,7 @@ class Router:
 
 
 def is_text(content_type: str | None) -> bool:
-    return bool(content_type) and bool(_TEXT_TYPES.match(content_type.strip()))
+    return bool(content_type and _TEXT_TYPES.match(content_type.strip()))
 
 
 class HttpApi:
@@ -102,7 +102,7 @@ class HttpApi:
         if allowed is None:
             return {}
         headers = {"access-control-allow-origin": allowed}
-        assert self.cors is not None
+        assert self.cors is not None  # type narrowing: _allowed_origin answered None otherwise  # nosec B101
         if self.cors.expose_headers:
             headers["access-control-expose-headers"] = ",".join(self.cors.expose_headers)
         if self.cors.allow_credentials:
@@ -112,7 +112,7 @@ class HttpApi:
         return headers
 
     def preflight(self, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-        assert self.cors is not None
+        assert self.cors is not None  # type narrowing: handle() calls it only with CORS set  # nosec B101
         out = self.cors_headers(headers.get("origin"))
         if not out:
             return 204, {}, b""
@@ -184,11 +184,12 @@ class HttpApi:
 
     def authorizer_event(self, event: dict[str, Any], route: Route) -> dict[str, Any]:
         method, path = route.method, event["rawPath"]
+        token = event["headers"].get("authorization")
         auth_event = {
             "version": "2.0",
             "type": "REQUEST",
             "routeArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{LOCAL_API_ID}/{STAGE}/{method}{path}",
-            "identitySource": [event["headers"]["authorization"]] if "authorization" in event["headers"] else [],
+            "identitySource": [token] if token else [],
         }
         for key in ("routeKey", "rawPath", "rawQueryString", "cookies", "headers",
                     "queryStringParameters", "requestContext", "pathParameters"):
@@ -231,8 +232,7 @@ class HttpApi:
         if not raw_path.startswith("/v1/") and raw_path != "/v1" and method in ("GET", "HEAD"):
             static = self.static(raw_path)
             if static is not None:
-                status, out, payload = static
-                return answer(status, out, b"" if method == "HEAD" else payload)
+                return answer(static[0], static[1], b"" if method == "HEAD" else static[2])
 
         if len(body) > MAX_PAYLOAD_BYTES:
             return message(413, "Request Entity Too Large")
@@ -260,15 +260,15 @@ class HttpApi:
             result = self.runtime.invoke(route.function, event)
         except FunctionError:
             return message(500, "Internal Server Error")
-        status, out, payload = self.map_response(result)
-        return answer(status, out, payload)
+        status, pairs, payload = self.map_response(result)
+        return answer(status, pairs, payload)
 
     @staticmethod
     def map_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
         if not (isinstance(result, dict) and "statusCode" in result):
             # Payload 2.0 infers a 200 JSON answer from anything else.
-            body = result if isinstance(result, str) else json.dumps(result)
-            return 200, [("content-type", "application/json")], body.encode()
+            text = result if isinstance(result, str) else json.dumps(result)
+            return 200, [("content-type", "application/json")], text.encode()
         try:
             status = int(result["statusCode"])
         except (TypeError, ValueError):
@@ -281,7 +281,7 @@ class HttpApi:
             pairs.extend((key.lower(), str(v)) for v in values)
         for cookie in result.get("cookies") or []:
             pairs.append(("set-cookie", cookie))
-        body = result.get("body")
+        body: Any = result.get("body")
         if body is None:
             payload = b""
         elif result.get("isBase64Encoded"):

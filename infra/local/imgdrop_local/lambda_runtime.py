@@ -242,8 +242,8 @@ class LambdaRuntime:
 
             self._sqs = boto3.client("sqs", region_name=REGION)
         if queue not in self._queue_urls:
-            self._queue_urls[queue] = self._sqs.get_queue_url(QueueName=queue, QueueOwnerAWSAccountId=ACCOUNT_ID)[
-                "QueueUrl"]
+            answer = self._sqs.get_queue_url(QueueName=queue, QueueOwnerAWSAccountId=ACCOUNT_ID)
+            self._queue_urls[queue] = answer["QueueUrl"]
         self._sqs.send_message(QueueUrl=self._queue_urls[queue], MessageBody=json.dumps(record))
         log.info("sent a destination record to SQS %s", queue)
 

@@ -13,7 +13,6 @@ import signal
 import socket
 import sys
 import threading
-import warnings
 from typing import Any, TextIO
 
 from .template import DEV_JWT_SECRET, REGION, REPO_ROOT, cors_origins, create_resources, load
@@ -123,15 +122,12 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
 
     stack = load()
     secret = os.environ.get("JWT_SECRET") or DEV_JWT_SECRET
-    if secret == DEV_JWT_SECRET:
-        # The documented dev secret is short; PyJWT would warn on every request.
-        warnings.filterwarnings("ignore", message=".*HMAC key.*below the minimum recommended")
     for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         os.environ.pop(var, None)
     local_env = {
         "AWS_ENDPOINT_URL": aws_url,
         "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's dummy credentials
+        "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's dummy credentials  # nosec B105
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "PUBLIC_S3_ENDPOINT_URL": aws_url,

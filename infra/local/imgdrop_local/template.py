@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from imgdrop.auth import LOCAL_DEV_SECRET as DEV_JWT_SECRET
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
@@ -22,7 +23,7 @@ ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 PARTITION = "aws"
 LOCAL_API_ID = "imgdroplocal"
-DEV_JWT_SECRET = "imgdrop-local-dev-secret"  # noqa: S105 - the documented local-only secret
+
 
 _PSEUDO = {
     "AWS::AccountId": ACCOUNT_ID,
@@ -60,7 +61,7 @@ CfnLoader.add_multi_constructor("!", _cfn_tag)
 
 def load_yaml(path: Path | str = TEMPLATE_PATH) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=CfnLoader)  # noqa: S506 - CfnLoader derives from SafeLoader
+        return yaml.load(fh, Loader=CfnLoader)  # noqa: S506 - CfnLoader derives from SafeLoader  # nosec B506
 
 
 # ---------------------------------------------------------------- the resolved model
@@ -281,8 +282,8 @@ class Resolver:
                 return self.conditions[arg]
             if key.startswith("Fn::"):
                 return self._fn(key[4:], arg)
-        out = {k: self.resolve(v) for k, v in node.items()}
-        return {k: v for k, v in out.items() if v is not None}
+        resolved = {k: self.resolve(v) for k, v in node.items()}
+        return {k: v for k, v in resolved.items() if v is not None}
 
     def _fn(self, name: str, arg: Any) -> Any:
         if name == "GetAtt":
@@ -364,6 +365,17 @@ def _rate_seconds(expression: str) -> float | None:
     return int(match.group(1)) * {"minute": 60, "hour": 3600, "day": 86400}[unit]
 
 
+def _logical_id(expr: Any) -> str | None:
+    """The resource an unresolved `!GetAtt X.Arn` or `!Ref X` names."""
+    if not isinstance(expr, dict):
+        return None
+    if "Fn::GetAtt" in expr:
+        att = expr["Fn::GetAtt"]
+        return str(att[0] if isinstance(att, list) else str(att).split(".", 1)[0])
+    ref = expr.get("Ref")
+    return str(ref) if ref is not None else None
+
+
 def _env_value(value: Any) -> str:
     """CloudFormation passes variables as strings: true -> "true", 20 -> "20"."""
     if value is None:
@@ -378,13 +390,7 @@ def _destination(resolver: Resolver, spec: dict[str, Any] | None) -> Destination
         return None
     raw = spec.get("Destination")
     # The logical id is what the local stack routes on; find it in the unresolved expression.
-    target = None
-    if isinstance(raw, dict):
-        if "Fn::GetAtt" in raw:
-            att = raw["Fn::GetAtt"]
-            target = att[0] if isinstance(att, list) else str(att).split(".", 1)[0]
-        elif "Ref" in raw:
-            target = raw["Ref"]
+    target = _logical_id(raw)
     arn = str(resolver.resolve(raw))
     kind = spec.get("Type") or _kind_from_arn(arn)
     if target is None:
@@ -425,11 +431,7 @@ def load(path: Path | str | None = None, parameters: dict[str, Any] | None = Non
         auth = props.get("Auth") or {}
         default = auth.get("DefaultAuthorizer")
         authorizers = auth.get("Authorizers") or {}
-        fn_of_authorizer = None
-        if default:
-            arn_expr = authorizers[default].get("FunctionArn")
-            att = (arn_expr or {}).get("Fn::GetAtt") if isinstance(arn_expr, dict) else None
-            fn_of_authorizer = (att[0] if isinstance(att, list) else str(att).split(".", 1)[0]) if att else None
+        fn_of_authorizer = _logical_id(authorizers[default].get("FunctionArn")) if default else None
         api_default_auth[logical_id] = fn_of_authorizer
         cors_cfg = resolver.resolve(props.get("CorsConfiguration"))
         if isinstance(cors_cfg, dict):
@@ -449,6 +451,10 @@ def load(path: Path | str | None = None, parameters: dict[str, Any] | None = Non
         if res.get("Type") != "AWS::Serverless::Function":
             continue
         props = res.get("Properties") or {}
+
+        def prop(name: str, default: Any, props: dict[str, Any] = props) -> Any:
+            return resolver.resolve(props.get(name, globals_fn.get(name, default)))
+
         env = dict(global_env)
         env.update(resolver.resolve((props.get("Environment") or {}).get("Variables") or {}))
         eic = props.get("EventInvokeConfig") or {}
@@ -462,10 +468,10 @@ def load(path: Path | str | None = None, parameters: dict[str, Any] | None = Non
         functions[logical_id] = Function(
             logical_id=logical_id,
             name=str(resolver.ref(logical_id)),
-            code_uri=(root / str(resolver.resolve(props.get("CodeUri", globals_fn.get("CodeUri", ""))))).resolve(),
-            handler=str(resolver.resolve(props.get("Handler", globals_fn.get("Handler", "app.lambda_handler")))),
-            memory_mb=int(resolver.resolve(props.get("MemorySize", globals_fn.get("MemorySize", 128)))),
-            timeout_s=int(resolver.resolve(props.get("Timeout", globals_fn.get("Timeout", 3)))),
+            code_uri=(root / str(prop("CodeUri", ""))).resolve(),
+            handler=str(prop("Handler", "app.lambda_handler")),
+            memory_mb=int(prop("MemorySize", 128)),
+            timeout_s=int(prop("Timeout", 3)),
             environment={k: _env_value(v) for k, v in env.items()},
             invoke_config=invoke_config,
             arn=resolver.get_att(logical_id, "Arn"),
@@ -507,8 +513,7 @@ def load(path: Path | str | None = None, parameters: dict[str, Any] | None = Non
             raw_props = res.get("Properties") or {}
             for cfg in (raw_props.get("NotificationConfiguration") or {}).get("LambdaConfigurations") or []:
                 fn_expr = cfg.get("Function")
-                att = fn_expr.get("Fn::GetAtt") if isinstance(fn_expr, dict) else None
-                target = (att[0] if isinstance(att, list) else str(att).split(".", 1)[0]) if att else None
+                target = _logical_id(fn_expr)
                 if target is None:
                     target = str(resolver.resolve(fn_expr)).rsplit(":", 1)[-1]
                 rules = ((cfg.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []

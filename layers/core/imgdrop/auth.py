@@ -20,7 +20,7 @@ SCOPES = frozenset({"images:read", "images:write", "tags:write", "admin"})
 ALBUM_RIGHTS = frozenset({"upload", "read"})
 CLOCK_LEEWAY_SECONDS = 5
 # The HS256 key of the local stack only; a deployed stack generates its own in Secrets Manager.
-LOCAL_DEV_SECRET = "imgdrop-local-dev-secret"
+LOCAL_DEV_SECRET = "imgdrop-local-dev-secret-not-for-deployments"  # noqa: S105 - public, local-only; deployed stacks use Secrets Manager  # nosec B105
 
 
 @dataclass(frozen=True)
