@@ -27,10 +27,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "layers" / "core"
-DEFAULT_VARIANTS = [("large", "fit", 2048), ("medium", "fit", 1024), ("small", "fit", 512), ("thumb", "cover", 256)]
+DEFAULT_VARIANTS = [
+    ("large", "fit", 2048),
+    ("medium", "fit", 1024),
+    ("small", "fit", 512),
+    ("thumb", "cover", 256),
+]
 
 
 # ---------------------------------------------------------------- the naive baseline
+
 
 def naive_render(data: bytes) -> dict:
     import hashlib
@@ -61,8 +67,10 @@ def naive_render(data: bytes) -> dict:
         img = img.convert("RGBA" if alpha else "RGB")
         for name, mode, box in DEFAULT_VARIANTS:
             if mode == "fit":
-                v = img.copy()
-                v.thumbnail((box, box), Image.Resampling.LANCZOS, reducing_gap=None)
+                s = min(1.0, box / img.width, box / img.height)
+                v = img.resize(
+                    (max(1, round(img.width * s)), max(1, round(img.height * s))), Image.Resampling.LANCZOS
+                )
             else:
                 v = ImageOps.fit(img, (box, box), Image.Resampling.LANCZOS)
             buf = io.BytesIO()
@@ -91,6 +99,7 @@ def imgdrop_render(data: bytes) -> dict:
 
 # ---------------------------------------------------------------- worker (subprocess)
 
+
 def worker(impl: str, path: str, repeat: int, cpu: int) -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {cpu})
@@ -103,9 +112,8 @@ def worker(impl: str, path: str, repeat: int, cpu: int) -> None:
 
         fn = naive_render
     else:
-        import pyvips  # noqa: F401
-
         import imgdrop.pipeline  # noqa: F401
+        import pyvips  # noqa: F401
 
         fn = imgdrop_render
     t0 = time.perf_counter()
@@ -117,8 +125,17 @@ def worker(impl: str, path: str, repeat: int, cpu: int) -> None:
         fn(data)
         times.append(time.perf_counter() - t0)
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"cold_ms": cold * 1000, "ms": statistics.median(times) * 1000, "rss_mb": rss_kb / 1024,
-                      "phash": result["phash"], "dhash": result["dhash"]}))
+    print(
+        json.dumps(
+            {
+                "cold_ms": cold * 1000,
+                "ms": statistics.median(times) * 1000,
+                "rss_mb": rss_kb / 1024,
+                "phash": result["phash"],
+                "dhash": result["dhash"],
+            }
+        )
+    )
 
 
 def run_worker(impl: str, path: Path, repeat: int, cpu: int) -> dict:
@@ -130,6 +147,7 @@ def run_worker(impl: str, path: Path, repeat: int, cpu: int) -> dict:
 
 
 # ---------------------------------------------------------------- inputs
+
 
 def make_inputs(tmp: Path) -> list[tuple[str, Path]]:
     import numpy as np
@@ -165,12 +183,18 @@ def make_inputs(tmp: Path) -> list[tuple[str, Path]]:
 
 # ---------------------------------------------------------------- import time
 
+
 def import_time(statement: str, runs: int = 7) -> float:
     # The handler builds its clients at import: give it a region and names, never a network call.
     env = dict(os.environ, PYTHONPATH=str(CORE) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    for key, value in {"AWS_DEFAULT_REGION": "us-east-1", "TABLE_NAME": "bench", "BUCKET_NAME": "bench",
-                       "POWERTOOLS_TRACE_DISABLED": "true", "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+    for key, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TABLE_NAME": "bench",
+        "BUCKET_NAME": "bench",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
         env.setdefault(key, value)
     times = []
     for _ in range(runs):
@@ -190,7 +214,11 @@ def main() -> None:
     if args.make_inputs:
         print(json.dumps([[name, str(path)] for name, path in make_inputs(Path(args.make_inputs))]))
         return
-    cpu = args.cpu if args.cpu is not None else (sorted(os.sched_getaffinity(0))[-1] if hasattr(os, "sched_getaffinity") else 0)
+    cpu = (
+        args.cpu
+        if args.cpu is not None
+        else (sorted(os.sched_getaffinity(0))[-1] if hasattr(os, "sched_getaffinity") else 0)
+    )
     if args.worker:
         worker(args.worker[0], args.worker[1], args.repeat, cpu)
         return
@@ -199,14 +227,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         # Made in a subprocess: ru_maxrss survives fork+exec, so the parent that spawns the
         # measured workers must stay small.
-        made = subprocess.run([sys.executable, __file__, "--make-inputs", tmp],
-                              capture_output=True, text=True, check=True)
+        made = subprocess.run(
+            [sys.executable, __file__, "--make-inputs", tmp], capture_output=True, text=True, check=True
+        )
         cases = [(name, Path(path)) for name, path in json.loads(made.stdout.strip().splitlines()[-1])]
         floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"(the parent's peak RSS, a floor for every worker's ru_maxrss: {floor:.0f} MB)")
         print(f"one CPU (#{cpu}) per measurement, median of {args.repeat} warm calls after a cold one\n")
-        head = (f"{'input':<14}{'MB':>6} | {'naive ms':>9}{'imgdrop ms':>11}{'speedup':>9} | "
-                f"{'naive MB':>9}{'imgdrop MB':>11}{'RSS ratio':>10} | hash bits off")
+        head = (
+            f"{'input':<14}{'MB':>6} | {'naive ms':>9}{'imgdrop ms':>11}{'speedup':>9} | "
+            f"{'naive MB':>9}{'imgdrop MB':>11}{'RSS ratio':>10} | hash bits off"
+        )
         print(head)
         print("-" * len(head))
         for name, path in cases:
@@ -216,9 +247,11 @@ def main() -> None:
                 bin(int(a, 16) ^ int(b, 16)).count("1")
                 for a, b in ((naive["phash"], ours["phash"]), (naive["dhash"], ours["dhash"]))
             )
-            print(f"{name:<14}{path.stat().st_size / 1e6:>6.1f} | {naive['ms']:>9.0f}{ours['ms']:>11.0f}"
-                  f"{naive['ms'] / ours['ms']:>8.1f}x | {naive['rss_mb']:>9.0f}{ours['rss_mb']:>11.0f}"
-                  f"{ours['rss_mb'] / naive['rss_mb']:>9.2f}x | {off}")
+            print(
+                f"{name:<14}{path.stat().st_size / 1e6:>6.1f} | {naive['ms']:>9.0f}{ours['ms']:>11.0f}"
+                f"{naive['ms'] / ours['ms']:>8.1f}x | {naive['rss_mb']:>9.0f}{ours['rss_mb']:>11.0f}"
+                f"{ours['rss_mb'] / naive['rss_mb']:>9.2f}x | {off}"
+            )
 
     handler = ROOT / "functions" / "process" / "app.py"
     bare = "import boto3; import PIL.Image"
@@ -226,8 +259,10 @@ def main() -> None:
     statements = [(pipeline, "imgdrop.pipeline + pyvips (what render loads)")]
     if handler.exists():
         load = f"import sys; sys.path.insert(0, {str(handler.parent)!r}); import app"
-        statements += [(load, "functions/process/app.py"),
-                        (f"{load}; {pipeline}", "app.py + the pipeline (first invocation)")]
+        statements += [
+            (load, "functions/process/app.py"),
+            (f"{load}; {pipeline}", "app.py + the pipeline (first invocation)"),
+        ]
     else:
         print("\n(functions/process/app.py does not exist yet: only the pipeline's import is measured)")
     base_ms = import_time("pass")

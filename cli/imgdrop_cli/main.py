@@ -11,12 +11,12 @@ import argparse
 import json
 import os
 import sys
-import warnings
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from imgdrop.auth import LOCAL_DEV_SECRET, issue_token
 from rich.console import Console
 from rich.table import Table
 
@@ -24,7 +24,6 @@ from imgdrop_cli.api import DEFAULT_API, Api, ApiError, make_session
 from imgdrop_cli.files import describe, expand_paths
 from imgdrop_cli.upload import Bars, UploadOptions, is_failure, upload_files
 
-LOCAL_DEV_SECRET = "imgdrop-local-dev-secret"  # noqa: S105 - the local stack's, public; never a deployed one
 DEV_TENANT = "dev"
 DEV_SCOPE = "images:read images:write tags:write"
 ALBUM_RIGHTS = ("upload", "read")
@@ -144,15 +143,6 @@ def resolve_secret(explicit: str | None) -> str:
     return explicit or os.environ.get("JWT_SECRET") or LOCAL_DEV_SECRET
 
 
-def _issue(secret: str, **kwargs: Any) -> str:
-    from imgdrop.auth import issue_token
-
-    with warnings.catch_warnings():
-        if secret == LOCAL_DEV_SECRET:  # short on purpose and public: PyJWT's key-length advice is noise here
-            warnings.simplefilter("ignore")
-        return issue_token(secret, **kwargs)
-
-
 def mint(args: argparse.Namespace) -> str:
     albums: dict[str, list[str]] | None = None
     if args.album:
@@ -160,7 +150,7 @@ def mint(args: argparse.Namespace) -> str:
         for album_id, rights in args.album:
             listed = albums.setdefault(album_id, [])
             listed += [r for r in rights if r not in listed]
-    return _issue(
+    return issue_token(
         resolve_secret(args.secret),
         tenant=args.tenant if args.tenant != "" else None,
         scope=args.scope,
@@ -177,15 +167,14 @@ def is_local_default(api_url: str) -> bool:
 
 
 def resolve_api_and_token(args: argparse.Namespace) -> tuple[str, str]:
-    # IMGDROP_API_URL too: the local stack's banner exports that name.
     api_url = (
-        args.api or os.environ.get("IMGDROP_API") or os.environ.get("IMGDROP_API_URL") or DEFAULT_API
+        args.api or os.environ.get("IMGDROP_API") or DEFAULT_API
     ).rstrip("/")
     token = args.token or os.environ.get("IMGDROP_TOKEN")
     if not token:
         if not is_local_default(api_url):
             raise UsageError(f"no token for {api_url}: pass --token or set IMGDROP_TOKEN")
-        token = _issue(resolve_secret(None), tenant=DEV_TENANT, scope=DEV_SCOPE, sub="dev")
+        token = issue_token(resolve_secret(None), tenant=DEV_TENANT, scope=DEV_SCOPE, sub="dev")
     return api_url, token
 
 
@@ -195,30 +184,42 @@ def _error_line(error: dict[str, Any]) -> str:
     return f"{error.get('code', 'error')}: {error.get('title', '')}{where}"
 
 
+def _notes(outcome: dict[str, Any]) -> list[str]:
+    """What a reader should know about one outcome: duplicate, errors, tag errors (each once)."""
+    notes: list[str] = []
+    if outcome.get("duplicate_of"):
+        notes.append(f"duplicate of {outcome['duplicate_of']}")
+    errors = []
+    if isinstance(outcome.get("error"), dict) and outcome.get("status") != "duplicate":
+        errors.append(outcome["error"])
+    errors += [e for e in outcome.get("errors") or [] if isinstance(e, dict)]
+    for error in errors:
+        line = _error_line(error)
+        if line not in notes:
+            notes.append(line)
+    for tag in outcome.get("tags") or []:
+        if isinstance(tag, dict) and tag.get("error"):
+            notes.append(f"tag {tag.get('id')}: {tag['error']}")
+    return notes
+
+
 def _summary_table(outcomes: list[dict[str, Any]]) -> Table:
     table = Table(show_header=True, header_style="bold")
-    for col in ("file", "id", "status", "size", "note"):
-        table.add_column(col, overflow="fold")
+    table.add_column("file", no_wrap=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("size", no_wrap=True)
+    table.add_column("note", overflow="fold", ratio=1)
+    colors = {"ready": "green", "duplicate": "yellow", "failed": "red", "expired": "red", "error": "red"}
     for o in outcomes:
         status = str(o.get("status") or "error")
-        color = {"ready": "green", "duplicate": "yellow", "failed": "red", "error": "red"}.get(status, "cyan")
         size = f"{o['width']}×{o['height']}" if o.get("width") and o.get("height") else ""
-        notes = []
-        if o.get("duplicate_of"):
-            notes.append(f"duplicate of {o['duplicate_of']}")
-        if isinstance(o.get("error"), dict) and o.get("status") != "duplicate":
-            notes.append(_error_line(o["error"]))
-        for e in o.get("errors") or []:
-            notes.append(f"{e.get('code')}: {e.get('title', '')}")
-        for t in o.get("tags") or []:
-            if isinstance(t, dict) and t.get("error"):
-                notes.append(f"tag {t.get('id')}: {t['error']}")
         table.add_row(
             os.path.basename(str(o.get("path", ""))),
             str(o.get("id") or ""),
-            f"[{color}]{status}",
+            f"[{colors.get(status, 'cyan')}]{status}",
             size,
-            "; ".join(notes),
+            "; ".join(_notes(o)),
         )
     return table
 

@@ -71,7 +71,7 @@ class MultipartFile:
             self._fh = self.path.open("rb")
             return self._head
         if self._stage == 1:
-            assert self._fh is not None
+            assert self._fh is not None  # type narrowing: stage 1 always has a file open  # nosec B101
             data = self._fh.read(size)
             if data:
                 return data

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ from imgdrop_cli.api import Api, ApiError, post_to_s3
 from imgdrop_cli.files import LocalFile
 
 BATCH_SIZE = 100
+MAX_BARS = 20
 FAILED_STATUSES = frozenset({"failed", "expired"})
 
 
@@ -106,10 +107,10 @@ class Bars:
         if self.progress is not None:
             self.progress.stop()
 
-    def add(self, description: str, total: int, state: str = "") -> TaskID | None:
+    def add(self, description: str, total: int, state: str = "", visible: bool = True) -> TaskID | None:
         if self.progress is None:
             return None
-        return self.progress.add_task(description, total=total, state=state)
+        return self.progress.add_task(description, total=total, state=state, visible=visible)
 
     def advance(self, task: TaskID | None, amount: int) -> None:
         if self.progress is None or task is None:
@@ -152,13 +153,15 @@ def upload_files(
     Raises ApiError when the API refuses a whole batch (a bad token, a malformed body).
     """
     outcomes: list[dict[str, Any] | None] = [None] * len(files)
-    tasks = [bars.add(f.filename, f.size, "hashed") for f in files]
+    # Many files: a file's bar shows only while it is being sent; the total bar always shows.
+    many = len(files) > MAX_BARS
+    tasks = [bars.add(f.filename, f.size, "hashed", visible=not many) for f in files]
     bars.total = bars.add("[b]total", sum(f.size for f in files) or 1, "")
 
     def finish(index: int, outcome: dict[str, Any]) -> None:
         outcome.setdefault("path", str(files[index].path))
         outcomes[index] = outcome
-        bars.update(tasks[index], state=_state_text(outcome))
+        bars.update(tasks[index], state=_state_text(outcome), **({"visible": False} if many else {}))
         if on_outcome is not None:
             on_outcome(outcome)
 
@@ -178,7 +181,7 @@ def upload_files(
     def _send(index: int, answer: dict[str, Any]) -> None:
         local = files[index]
         task = tasks[index]
-        bars.update(task, state="[cyan]uploading")
+        bars.update(task, state="[cyan]uploading", visible=True)
         error = post_to_s3(
             api.session,
             answer["upload"],
@@ -210,8 +213,15 @@ def upload_files(
         finish(index, image)
 
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
-        futures = []
+        sent_by_batch: list[list[Future[None]]] = []
         for start, batch in zip(range(0, len(files), BATCH_SIZE), batches(files), strict=True):
+            # Presigned POSTs expire (15 min at most): ask for batch k only once batch k-2 is
+            # sent, so that at most two batches of them wait at any time.
+            if len(sent_by_batch) >= 2:
+                for future in sent_by_batch[-2]:
+                    future.result()
+            futures: list[Future[None]] = []
+            sent_by_batch.append(futures)
             answers = api.create_uploads([item_for(f, options) for f in batch])
             for offset, answer in enumerate(answers):
                 index = start + offset
@@ -226,6 +236,6 @@ def upload_files(
                     outcome = dict(answer)
                     outcome.setdefault("error", {"code": "bad_answer", "title": "No upload was offered."})
                 finish(index, outcome)
-        for future in futures:
+        for future in (f for batch_futures in sent_by_batch for f in batch_futures):
             future.result()
     return [o if o is not None else {"error": {"code": "internal"}} for o in outcomes]

@@ -48,6 +48,7 @@ class FakeImgdrop:
         self.calls: list[tuple[str, str, dict]] = []
         self.upload_batches: list[list[dict]] = []
         self.s3_bodies: dict[str, bytes] = {}  # key -> the multipart body as sent
+        self.sent_at: dict[str, int] = {}  # key -> how many calls had started when its body was sent
         self.existing: dict[str, str] = {}  # sha256 -> existing image id
         self.reject: dict[str, dict] = {}  # filename -> error
         self.statuses: dict[str, list[str]] = {}  # image id -> statuses returned by successive GETs
@@ -65,6 +66,7 @@ class FakeImgdrop:
             assert len(sent) == int(kwargs["headers"]["Content-Length"])
             key = re.search(rb'name="key"\r\n\r\n([^\r]+)\r\n', sent).group(1).decode()
             self.s3_bodies[key] = sent
+            self.sent_at[key] = len(self.calls)
             if self.s3_status >= 300:
                 return FakeResponse(
                     self.s3_status,
@@ -142,7 +144,7 @@ def run_cli(argv: list[str], fake: FakeImgdrop | None = None) -> tuple[int, str,
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
-    for var in ("JWT_SECRET", "IMGDROP_API", "IMGDROP_API_URL", "IMGDROP_TOKEN"):
+    for var in ("JWT_SECRET", "IMGDROP_API", "IMGDROP_TOKEN"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr("time.sleep", lambda s: None)
 
@@ -492,3 +494,17 @@ def test_get_prints_the_image_and_404_exits_1():
 
 def test_api_paths_are_under_v1():
     assert Api("http://x/", "t")._url("/images/1") == "http://x/v1/images/1"
+
+
+def test_a_batch_is_asked_for_only_once_the_one_two_before_is_sent(tmp_path):
+    # Presigned POSTs expire: at most two batches of them may wait at a time.
+    for i in range(250):
+        (tmp_path / f"{i:03d}.jpg").write_bytes(b"jpeg %d" % i)
+    fake = FakeImgdrop()
+    code, _, _ = run_cli(["upload", str(tmp_path), "--api", API, "--token", "t", "--json"], fake)
+    assert code == 0
+    batch_asks = [i for i, (method, url, _) in enumerate(fake.calls) if url.endswith("/v1/uploads")]
+    assert len(batch_asks) == 3
+    sent = [i for i, (_, url, _) in enumerate(fake.calls) if url.startswith(S3)]
+    assert len(sent) == 250
+    assert all(fake.sent_at[f"uploads/t/img{n:03d}"] < batch_asks[2] for n in range(1, 101))

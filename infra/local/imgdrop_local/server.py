@@ -182,7 +182,7 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
             lines += [
                 "  dev token      tenant dev, scope \"" + DEV_SCOPE + "\", valid 24 h:",
                 "",
-                f"export IMGDROP_API_URL={api_url} IMGDROP_TOKEN={token}",
+                f"export IMGDROP_API={api_url} IMGDROP_TOKEN={token}",
                 "",
             ]
         lines.append(READY_LINE)

@@ -72,15 +72,25 @@ def settle_failure(key: str, error: dict[str, Any], services: Services, events: 
         return None
     tenant, image_id = parsed
     record = services.repo.get_image(tenant, image_id)
-    if record is None:
+    if record is None or record.status in SETTLED:
         return None
     if record.variants and (record.result or {}).get("sha256"):
         return _settle(tenant, image_id, "ready", services, events)
+    # A crash between two variant writes leaves some behind that no record names: remove them
+    # before failing the image (and before settling, so a crash here is retried, not forgotten).
+    drop_variants(tenant, image_id, services)
     message = str(error.get("errorMessage") or error.get("errorType") or "processing failed")[:300]
     return _settle(
         tenant, image_id, "failed", services, events,
         errors=[{"code": "processing_error", "title": f"Processing failed after retries: {message}"}],
     )
+
+
+def drop_variants(tenant: str, image_id: str, services: Services) -> None:
+    """Delete every object under images/{tenant}/{image_id}/ (the variants of one image)."""
+    keys = [key for key, _ in services.objects.list_keys(f"images/{tenant}/{image_id}/")]
+    if keys:
+        services.objects.delete(keys)
 
 
 def _settle(

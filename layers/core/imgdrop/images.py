@@ -137,7 +137,7 @@ def _item_error(exc: ImgdropError) -> dict[str, Any]:
 
 def _create_upload(principal: Principal, raw: Any, pointer: str, services: Services) -> dict[str, Any]:
     spec = _checked_spec(principal, raw, pointer, services, max_bytes=services.settings.max_upload_bytes)
-    assert spec.content_type is not None and spec.size is not None  # noqa: S101 - validated above
+    assert spec.content_type is not None and spec.size is not None  # noqa: S101 - validated above  # nosec B101
     if spec.sha256:
         existing = services.repo.claim_owner(principal.tenant, "SHA", spec.sha256)
         if existing:
@@ -343,7 +343,7 @@ def patch_image(principal: Principal, image_id: str, raw: Any, services: Service
     spec, errors = validate_item(raw, "", max_bytes=0, require_upload_fields=False, allowed=PATCHABLE_FIELDS)
     if errors:
         raise ValidationFailed(errors)
-    assert isinstance(raw, dict)  # noqa: S101 - validate_item rejects anything else
+    assert isinstance(raw, dict)  # noqa: S101 - validate_item rejects anything else  # nosec B101
     now = now_iso()
     if "album_id" in raw and spec.album_id != record.album_id:
         if spec.album_id:

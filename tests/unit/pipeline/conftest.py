@@ -39,7 +39,9 @@ def flower() -> bytes:
 @pytest.fixture(scope="session")
 def china_12mp(china) -> bytes:
     """china.jpg upscaled to 4000x2669 (12 MP), a large camera-sized JPEG."""
-    return encode(Image.open(io.BytesIO(china)).resize((4000, 2669), Image.Resampling.BICUBIC), "JPEG", quality=90)
+    return encode(
+        Image.open(io.BytesIO(china)).resize((4000, 2669), Image.Resampling.BICUBIC), "JPEG", quality=90
+    )
 
 
 def encode(img: Image.Image, fmt: str, **kw) -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +11,9 @@ import numpy as np
 import pytest
 import scipy.fftpack
 from conftest import decode, encode
-from PIL import Image, ImageOps
-
 from imgdrop.pipeline import render
 from imgdrop.pipeline.analysis import _dct_matrix, dhash, phash
+from PIL import Image, ImageOps
 
 # Pinned values (imagehash 4.3.2) so a change of imagehash or of the pipeline shows up.
 GOLDEN = {
@@ -107,11 +105,14 @@ def test_pipeline_never_imports_scipy(china):
     import sklearn
 
     photo = Path(sklearn.__file__).parent / "datasets" / "images" / "china.jpg"
-    out = subprocess.run([sys.executable, "-c", code % (str(core), str(photo))], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code % (str(core), str(photo))], capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == GOLDEN["china.jpg"][0]
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_blurhash_and_colors(china):
     import blurhash
 
@@ -143,11 +144,15 @@ def test_sha256_is_of_the_input(china):
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_numpy_blurhash_equals_blurhash_python(china, flower):
     import blurhash
-
     from imgdrop.pipeline.analysis import blurhash_of
 
     rng = np.random.default_rng(3)
-    images = [decode(china), decode(flower), Image.new("RGB", (9, 9), (0, 0, 0)), Image.new("RGB", (5, 7), "white")]
+    images = [
+        decode(china),
+        decode(flower),
+        Image.new("RGB", (9, 9), (0, 0, 0)),
+        Image.new("RGB", (5, 7), "white"),
+    ]
     images += [Image.fromarray(rng.integers(0, 256, (17, 23, 3), dtype=np.uint8)) for _ in range(5)]
     for img in images:
         small = img.copy()

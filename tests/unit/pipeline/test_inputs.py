@@ -7,13 +7,14 @@ import io
 import numpy as np
 import pytest
 from conftest import decode, encode, quadrants
-from PIL import Image, ImageCms, ImageOps
-
 from imgdrop.pipeline import render
+from PIL import Image, ImageCms, ImageOps
 
 
 def _profile_name(img: Image.Image) -> str:
-    return ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(img.info["icc_profile"]))).strip()
+    return ImageCms.getProfileDescription(
+        ImageCms.ImageCmsProfile(io.BytesIO(img.info["icc_profile"]))
+    ).strip()
 
 
 def _with_orientation(img: Image.Image, orientation: int) -> bytes:
@@ -41,7 +42,10 @@ def test_portrait_stored_sideways_comes_out_portrait(china):
     r = render(data, "default")
     assert (r.width, r.height) == (427, 640)
     assert {k: (v.width, v.height) for k, v in r.variants.items()} == {
-        "large": (427, 640), "medium": (427, 640), "small": (342, 512), "thumb": (256, 256),
+        "large": (427, 640),
+        "medium": (427, 640),
+        "small": (342, 512),
+        "thumb": (256, 256),
     }
     assert decode(r.variants["large"].data).getexif().get(0x0112) is None
 
@@ -67,7 +71,12 @@ def test_wide_gamut_red_comes_out_srgb_red():
     """A Display P3 JPEG of pure sRGB red (stored as P3 values ~ (234, 51, 35))."""
     import pyvips
 
-    red = pyvips.Image.black(64, 48, bands=3).new_from_image([255, 0, 0]).copy(interpretation="srgb").cast("uchar")
+    red = (
+        pyvips.Image.black(64, 48, bands=3)
+        .new_from_image([255, 0, 0])
+        .copy(interpretation="srgb")
+        .cast("uchar")
+    )
     p3 = red.icc_transform("p3", input_profile="srgb", embedded=False)
     icc = p3.get("icc-profile-data")
     pixels = np.ndarray(buffer=p3.write_to_memory(), dtype=np.uint8, shape=(48, 64, 3))
@@ -110,9 +119,16 @@ def test_opaque_alpha_channel_gives_jpeg():
 def test_webp_sibling_keeps_alpha(tmp_path):
     from imgdrop.pipeline import parse_profiles
 
-    profiles = parse_profiles({"profiles": {"p": {
-        "formats": ["jpeg", "webp"], "variants": [{"name": "v", "mode": "fit", "width": 40, "height": 40}],
-    }}})
+    profiles = parse_profiles(
+        {
+            "profiles": {
+                "p": {
+                    "formats": ["jpeg", "webp"],
+                    "variants": [{"name": "v", "mode": "fit", "width": 40, "height": 40}],
+                }
+            }
+        }
+    )
     r = render(encode(_rgba(), "PNG"), "p", profiles=profiles)
     assert sorted(r.variants) == ["v", "v.webp"]
     assert r.variants["v.webp"].filename == "v.webp" and r.variants["v"].filename == "v.png"
@@ -169,7 +185,14 @@ def test_color_photo_is_not_grayscale(china):
 def test_webp_still(china, kw):
     data = encode(decode(china), "WEBP", **kw)
     r = render(data, "album")
-    assert (r.format, r.mime, r.width, r.height, r.animated, r.frames) == ("webp", "image/webp", 640, 427, False, 1)
+    assert (r.format, r.mime, r.width, r.height, r.animated, r.frames) == (
+        "webp",
+        "image/webp",
+        640,
+        427,
+        False,
+        1,
+    )
     assert r.variants["full"].format == "jpeg"
 
 
@@ -182,7 +205,7 @@ def _frames(n: int, size=(60, 40)) -> list[Image.Image]:
 @pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
 def test_animation_is_kept_as_animated_webp(fmt, stream, monkeypatch):
     if stream:  # an animation too big to hold decoded streams each variant from the source
-        monkeypatch.setattr("imgdrop.pipeline.render.ANIMATION_DECODE_PIXELS", 0)
+        monkeypatch.setattr("imgdrop.pipeline.engine.ANIMATION_DECODE_PIXELS", 0)
     frames = _frames(4)
     data = encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=120, loop=0)
     r = render(data, "default")

@@ -7,9 +7,8 @@ import json
 
 import pytest
 from conftest import decode, encode, quadrants
-from PIL import Image, ImageCms, TiffImagePlugin
-
 from imgdrop.pipeline import render
+from PIL import Image, ImageCms, TiffImagePlugin
 
 R = TiffImagePlugin.IFDRational
 XMP = (
@@ -61,8 +60,11 @@ def test_exif_gps_taken_at_camera(camera_jpeg):
     r = render(camera_jpeg, "default")
     assert r.camera == {"make": "Canon", "model": "Canon EOS R5"}
     assert r.taken_at == "2024-05-01T12:34:56.250+02:00"
-    assert r.gps == {"lat": pytest.approx(48.8582, abs=1e-6), "lon": pytest.approx(-2.2945, abs=1e-6),
-                     "alt": 35.12}
+    assert r.gps == {
+        "lat": pytest.approx(48.8582, abs=1e-6),
+        "lon": pytest.approx(-2.2945, abs=1e-6),
+        "alt": 35.12,
+    }
     assert r.exif["Make"] == "Canon" and r.exif["Software"] == "Firmware 1.8.1"
     assert r.exif["ExposureTime"] == pytest.approx(0.004)
     assert r.exif["FNumber"] == pytest.approx(2.8)
@@ -96,8 +98,15 @@ def test_broken_gps_is_ignored(china):
 def test_variants_keep_no_metadata_only_srgb(camera_jpeg, profile):
     r = render(camera_jpeg, profile)
     for name, v in r.variants.items():
-        for secret in (b"COMMENT-SECRET", b"XMP-SECRET", b"MAKERNOTE-SECRET", b"Canon", b"Exif\x00\x00",
-                       b"http://ns.adobe.com/xap/1.0/", b"Photoshop 3.0"):
+        for secret in (
+            b"COMMENT-SECRET",
+            b"XMP-SECRET",
+            b"MAKERNOTE-SECRET",
+            b"Canon",
+            b"Exif\x00\x00",
+            b"http://ns.adobe.com/xap/1.0/",
+            b"Photoshop 3.0",
+        ):
             assert secret not in v.data, (name, secret)
         out = decode(v.data)
         assert "comment" not in out.info and "exif" not in out.info and "xmp" not in out.info, name
@@ -124,6 +133,10 @@ def test_png_and_webp_variants_are_stripped_too():
 def test_result_summary_is_json(camera_jpeg):
     summary = render(camera_jpeg, "album").summary()
     text = json.dumps(summary)
-    assert json.loads(text)["variants"]["mini"] == {"width": 100, "height": 100,
-                                                    "bytes": summary["variants"]["mini"]["bytes"], "format": "jpeg"}
+    assert json.loads(text)["variants"]["mini"] == {
+        "width": 100,
+        "height": 100,
+        "bytes": summary["variants"]["mini"]["bytes"],
+        "format": "jpeg",
+    }
     assert summary["sha256"] and summary["gps"]["lat"] > 48

@@ -8,10 +8,9 @@ import zlib
 
 import pytest
 from conftest import encode, quadrants
-from PIL import Image
-
 from imgdrop.errors import ImageRejected
 from imgdrop.pipeline import render, sniff
+from PIL import Image
 
 
 def _code(data: bytes, **kw) -> str:
@@ -28,8 +27,11 @@ def _png_header(width: int, height: int) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(
-        b"IEND", b""
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 16))
+        + chunk(b"IEND", b"")
     )
 
 
@@ -87,8 +89,11 @@ def test_max_pixels_is_a_parameter(china):
 def test_gif_bomb_header():
     # a GIF whose logical screen and single frame claim 65535 x 65535
     data = (
-        b"GIF89a" + struct.pack("<HHBBB", 65535, 65535, 0, 0, 0)
-        + b"\x2c" + struct.pack("<HHHHB", 0, 0, 65535, 65535, 0) + b"\x02\x02\x44\x01\x00\x3b"
+        b"GIF89a"
+        + struct.pack("<HHBBB", 65535, 65535, 0, 0, 0)
+        + b"\x2c"
+        + struct.pack("<HHHHB", 0, 0, 65535, 65535, 0)
+        + b"\x02\x02\x44\x01\x00\x3b"
     )
     assert _code(data) == "image_too_large"
 

@@ -44,8 +44,8 @@ largest size any variant needs, then each variant from the smallest rendition al
 that is big enough. Pillow reads headers and EXIF, and decodes HEIC through pillow-heif.
 """
 
+from .engine import Rendition, Variant, render
 from .profiles import Profile, VariantSpec, load_profiles, parse_profiles
-from .render import Rendition, Variant, render
 from .sniff import MIME, sniff
 
 __all__ = [

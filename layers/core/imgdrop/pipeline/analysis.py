@@ -99,6 +99,10 @@ def blurhash_of(rgb: Image.Image, x: int = 4, y: int = 3) -> str:
     return out
 
 
+def _nearest(palette: dict[tuple[int, ...], int], color: tuple[int, ...]) -> tuple[int, ...]:
+    return min(palette, key=lambda c: sum((a - b) ** 2 for a, b in zip(c, color, strict=True)))
+
+
 def colors_of(
     rgb: Image.Image, alpha: Image.Image | None = None, count: int = 8, min_share: float = 0.02
 ) -> list[dict]:
@@ -113,18 +117,21 @@ def colors_of(
         return []
     strip = Image.fromarray(pixels.reshape(1, -1, 3).astype(np.uint8), "RGB")
     quant = strip.quantize(colors=count, method=Image.Quantize.MEDIANCUT)
-    palette = quant.getpalette() or []
-    found = [(n, tuple(palette[i * 3 : i * 3 + 3])) for n, i in quant.getcolors(count) or []]
+    palette: list[int] = list(quant.getpalette() or [])
+    found: list[tuple[int, tuple[int, ...]]] = []
+    for n, index in quant.getcolors(count) or []:
+        at = int(index) * 3 if isinstance(index, int) else 0  # a "P" image: palette indices
+        found.append((n, tuple(palette[at : at + 3])))
     total = sum(n for n, _ in found)
     # Clusters under min_share (mostly edge blends from downscaling) join their nearest big one.
-    big = {rgb: n for n, rgb in found if n >= min_share * total} or {rgb: n for n, rgb in found}
-    for n, rgb in found:
-        if rgb not in big:
-            nearest = min(big, key=lambda c: sum((a - b) ** 2 for a, b in zip(c, rgb, strict=True)))
-            big[nearest] += n
+    big = {color: n for n, color in found if n >= min_share * total} or {color: n for n, color in found}
+    for n, color in found:
+        if color not in big:
+            big[_nearest(big, color)] += n
     ranked = sorted(big.items(), key=lambda item: -item[1])
     return [
-        {"hex": "#{:02x}{:02x}{:02x}".format(*rgb), "percent": round(100.0 * n / total, 2)} for rgb, n in ranked
+        {"hex": "#{:02x}{:02x}{:02x}".format(*color), "percent": round(100.0 * n / total, 2)}
+        for color, n in ranked
     ]
 
 

@@ -18,10 +18,20 @@ _SKIP = {
     0x83BB,  # IPTC
     0x8773,  # InterColorProfile
     0x8649,  # Photoshop
-    0x9C9B, 0x9C9C, 0x9C9D, 0x9C9E, 0x9C9F,  # XP* (UTF-16 blobs)
-    0x0201, 0x0202,  # JPEGInterchangeFormat(Length): thumbnail offsets
-    0x0111, 0x0117, 0x0144, 0x0145,  # strip/tile offsets
-    _IFD_EXIF, _IFD_GPS, _IFD_INTEROP,
+    0x9C9B,
+    0x9C9C,
+    0x9C9D,
+    0x9C9E,
+    0x9C9F,  # XP* (UTF-16 blobs)
+    0x0201,
+    0x0202,  # JPEGInterchangeFormat(Length): thumbnail offsets
+    0x0111,
+    0x0117,
+    0x0144,
+    0x0145,  # strip/tile offsets
+    _IFD_EXIF,
+    _IFD_GPS,
+    _IFD_INTEROP,
 }
 _MAX_STR = 1024
 _MAX_LIST = 64

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import warnings
@@ -31,8 +32,13 @@ ANIMATION_DECODE_PIXELS = 32_000_000
 ANIMATION_WEBP_EFFORT = 2
 
 _PIL_FORMAT = {
-    "jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "gif": "GIF",
-    "tiff": "TIFF", "avif": "AVIF", "heic": "HEIF",
+    "jpeg": "JPEG",
+    "png": "PNG",
+    "webp": "WEBP",
+    "gif": "GIF",
+    "tiff": "TIFF",
+    "avif": "AVIF",
+    "heic": "HEIF",
 }
 _EXT = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif", "gif": "gif"}
 _VARIANT_MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif"}
@@ -126,6 +132,7 @@ def _register_heif() -> None:
 
 # ---------------------------------------------------------------- header
 
+
 def _open_header(data: bytes, fmt: str, max_pixels: int, max_frames: int) -> tuple[Image.Image, int]:
     """Pillow's lazy open (header only) and the frame count, with the size limits applied."""
     if fmt == "heic":
@@ -169,15 +176,14 @@ def _icc_is_srgb(icc: bytes) -> bool:
 
 # ---------------------------------------------------------------- vips helpers
 
+
 def _vips_error(exc: Exception) -> ImageRejected:
     return ImageRejected("file_error", "The file is corrupt or truncated.")
 
 
 def _to_srgb8(img: Any) -> Any:
     """uchar sRGB with 3 bands, or 4 with alpha."""
-    if img.interpretation in ("b-w", "grey16") or img.bands < 3:
-        img = img.colourspace("srgb")
-    elif img.format != "uchar":
+    if img.interpretation in ("b-w", "grey16") or img.bands < 3 or img.format != "uchar":
         img = img.colourspace("srgb")
     if img.format != "uchar":
         img = img.cast("uchar")
@@ -190,9 +196,13 @@ def _strip(img: Any) -> Any:
     """A copy without the metadata fields a saver could carry over."""
     img = img.copy()
     for name in img.get_fields():
-        if name in ("icc-profile-data", "orientation", "exif-data", "xmp-data", "iptc-data") or name.startswith(
-            ("exif-", "jpeg-comment", "png-comment", "gif-comment")
-        ):
+        if name in (
+            "icc-profile-data",
+            "orientation",
+            "exif-data",
+            "xmp-data",
+            "iptc-data",
+        ) or name.startswith(("exif-", "jpeg-comment", "png-comment", "gif-comment")):
             img.remove(name)
     return img
 
@@ -241,6 +251,7 @@ def _encode(img: Any, fmt: str, quality: int) -> bytes:
 
 
 # ---------------------------------------------------------------- decode
+
 
 @dataclass
 class _Source:
@@ -312,7 +323,9 @@ def _animated_from_strip(strip: Any, bw: int, bh: int, p: Plan, w: int, h: int) 
         return strip
     pages = strip.height // bh
     frames = [
-        _resize_exact(_region(strip.crop(0, i * bh, bw, bh), bw / w, bh / h, p.crop, (w, h)), p.width, p.height)
+        _resize_exact(
+            _region(strip.crop(0, i * bh, bw, bh), bw / w, bh / h, p.crop, (w, h)), p.width, p.height
+        )
         for i in range(pages)
     ]
     return _join_frames(frames, strip, p.height).copy_memory()
@@ -337,15 +350,14 @@ def _decode_heic(data: bytes, width: int, height: int) -> tuple[Any, _Source]:
     src = _Source(img.width, img.height, bool(icc) and not _icc_is_srgb(icc), False)
     if src.needs_icc:
         v.set_type(vips.GValue.blob_type, "icc-profile-data", icc)
-        try:
+        with contextlib.suppress(vips.Error):  # an unreadable profile: keep the pixels as they are
             v = v.icc_transform("srgb", embedded=True, intent="perceptual")
-        except vips.Error:
-            pass  # an unreadable profile: keep the pixels as they are
         v = _to_srgb8(v)
     return v, src
 
 
 # ---------------------------------------------------------------- render
+
 
 def _pick(inter: list[tuple[Any, float, float]], p: Plan, w: int, h: int) -> tuple[Any, float, float]:
     need_x, need_y = p.width / p.crop[2], p.height / p.crop[3]
