@@ -3,8 +3,10 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# The Lambda runtime is python3.13: use it locally too (pyenv's when it is not on PATH).
-PYTHON313 ?= $(shell command -v python3.13 2>/dev/null || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3.13 2>/dev/null | tail -n 1)
+# The Lambda runtime is python3.13: use it locally too. The first one that runs wins (a pyenv
+# shim on PATH may exist and still refuse to run when 3.13 is not the selected version).
+PYTHON313 ?= $(shell for p in $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3.13 2>/dev/null) \
+	$$(command -v python3.13); do "$$p" -c '' 2>/dev/null && echo "$$p" && break; done)
 VENV := .venv
 TOOLS := .venv-tools
 PY := $(VENV)/bin/python

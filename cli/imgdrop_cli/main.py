@@ -16,10 +16,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from imgdrop.auth import LOCAL_DEV_SECRET, issue_token
 from rich.console import Console
 from rich.table import Table
 
+from imgdrop.auth import LOCAL_DEV_SECRET, issue_token
 from imgdrop_cli.api import DEFAULT_API, Api, ApiError, make_session
 from imgdrop_cli.files import describe, expand_paths
 from imgdrop_cli.upload import Bars, UploadOptions, is_failure, upload_files

@@ -1,6 +1,5 @@
 """The imgdrop REST API: each route parses, calls one domain function, shapes the answer."""
 
-
 import base64
 import json
 from typing import Annotated, Any
@@ -19,8 +18,12 @@ from imgdrop.services import build_services
 
 services = build_services()
 app = build_resolver()
-app.enable_swagger(path="/v1/docs", title="imgdrop", version="1.0.0",
-                   description="Serverless image uploads: presigned uploads, variants, metadata, dedupe.")
+app.enable_swagger(
+    path="/v1/docs",
+    title="imgdrop",
+    version="1.0.0",
+    description="Serverless image uploads: presigned uploads, variants, metadata, dedupe.",
+)
 
 ERRORS = {"description": "Error", "content": {"application/json": {"schema": ERROR_SCHEMA}}}
 AUTH_ERRORS = {401: ERRORS, 403: ERRORS}
@@ -55,7 +58,9 @@ def openapi_document() -> Any:
     return json_response(json.loads(app.get_openapi_json_schema(title="imgdrop", version="1.0.0")))
 
 
-@app.post("/v1/uploads", responses={200: {"description": "One outcome per item."}, 400: ERRORS, **AUTH_ERRORS})
+@app.post(
+    "/v1/uploads", responses={200: {"description": "One outcome per item."}, 400: ERRORS, **AUTH_ERRORS}
+)
 @tracer.capture_method
 def create_uploads(body: Annotated[UploadsRequest, Body()]) -> Any:
     principal = current_principal(app)
@@ -74,6 +79,7 @@ def create_uploads(body: Annotated[UploadsRequest, Body()]) -> Any:
         201: {"description": "Created: the image object (JSON) or {items} (multipart)."},
         200: {"description": "An exact repeat: the existing image's id with image_already_exists."},
         400: ERRORS,
+        404: {**ERRORS, "description": "album_not_found or parent_not_found."},
         413: ERRORS,
         **AUTH_ERRORS,
     },
@@ -93,11 +99,19 @@ def create_images() -> Any:
             raise ValidationFailed([ImgdropError("file_blank", "File is required.", 400, "/file")])
         created = []
         for part in form.files:
-            fields = {"filename": part.filename, "content_type": part.content_type, **item_fields_for(form, part)}
+            fields = {
+                "filename": part.filename,
+                "content_type": part.content_type,
+                **item_fields_for(form, part),
+            }
             try:
-                created.append(images.create_direct_upload(principal, fields, part.data, services, f"/{part.name}"))
+                created.append(
+                    images.create_direct_upload(principal, fields, part.data, services, f"/{part.name}")
+                )
             except ValidationFailed as exc:
-                created.append({"error": exc.errors[0].as_dict(), "errors": [e.as_dict() for e in exc.errors]})
+                created.append(
+                    {"error": exc.errors[0].as_dict(), "errors": [e.as_dict() for e in exc.errors]}
+                )
             except ImgdropError as exc:
                 created.append({"error": exc.as_dict()})
         status = 201 if any("id" in item for item in created) else 400
@@ -137,8 +151,10 @@ def get_image(image_id: str) -> Any:
     return json_response(images.present_image(record, services))
 
 
-@app.patch("/v1/images/<image_id>", responses={200: {"description": "Changed."}, 400: ERRORS, 404: ERRORS,
-                                               **AUTH_ERRORS})
+@app.patch(
+    "/v1/images/<image_id>",
+    responses={200: {"description": "Changed."}, 400: ERRORS, 404: ERRORS, **AUTH_ERRORS},
+)
 def patch_image(image_id: str, body: Annotated[dict[str, Any], Body()]) -> Any:
     record = images.patch_image(current_principal(app), image_id, body, services)
     return json_response(images.present_image(record, services))
@@ -150,8 +166,10 @@ def delete_image(image_id: str) -> Any:
     return json_response(None, 204)
 
 
-@app.get("/v1/images/<image_id>/similar", responses={200: {"description": "Near duplicates, nearest first."},
-                                                     404: ERRORS, **AUTH_ERRORS})
+@app.get(
+    "/v1/images/<image_id>/similar",
+    responses={200: {"description": "Near duplicates, nearest first."}, 404: ERRORS, **AUTH_ERRORS},
+)
 def similar_images(image_id: str) -> Any:
     return json_response(images.similar_images(current_principal(app), image_id, services))
 
@@ -164,7 +182,9 @@ def create_tag(body: Annotated[TagBody, Body()]) -> Any:
 
 @app.get("/v1/tags", responses={200: {"description": "The tenant's tags."}, **AUTH_ERRORS})
 def list_tags() -> Any:
-    return json_response({"items": [tags.present_tag(t) for t in tags.list_tags(current_principal(app), services)]})
+    return json_response(
+        {"items": [tags.present_tag(t) for t in tags.list_tags(current_principal(app), services)]}
+    )
 
 
 @app.get("/v1/tags/<tag_id>", responses={200: {"description": "The tag."}, 404: ERRORS, **AUTH_ERRORS})
@@ -188,4 +208,3 @@ def get_album(album_id: str) -> Any:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
-

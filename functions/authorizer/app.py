@@ -12,7 +12,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.data_classes import event_source
-from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import APIGatewayAuthorizerEventV2
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
+    APIGatewayAuthorizerEventV2,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imgdrop.auth import TokenVerifier, bearer_token
@@ -28,7 +30,9 @@ def _secret() -> str | None:
 
 
 verifier = TokenVerifier(
-    _secret(), oidc_issuer=os.environ.get("OIDC_ISSUER", ""), oidc_audience=os.environ.get("OIDC_AUDIENCE", "")
+    _secret(),
+    oidc_issuer=os.environ.get("OIDC_ISSUER", ""),
+    oidc_audience=os.environ.get("OIDC_AUDIENCE", ""),
 )
 
 

@@ -13,7 +13,9 @@ from PIL import Image
 SETTLED = {"ready", "duplicate", "failed", "expired"}
 
 
-def jpeg(width: int = 640, height: int = 480, color: tuple[int, int, int] = (200, 30, 30), **save: Any) -> bytes:
+def jpeg(
+    width: int = 640, height: int = 480, color: tuple[int, int, int] = (200, 30, 30), **save: Any
+) -> bytes:
     """A JPEG with some structure (a gradient and a block), so perceptual hashes differ by colour/layout."""
     image = Image.new("RGB", (width, height), color)
     for x in range(0, width, max(1, width // 16)):
@@ -42,7 +44,9 @@ class Api:
     @staticmethod
     def send(upload: dict[str, Any], data: bytes, filename: str = "file") -> requests.Response:
         """The browser's multipart POST straight to S3, with the presigned fields first."""
-        response = requests.post(upload["url"], data=upload["fields"], files={"file": (filename, data)}, timeout=30)
+        response = requests.post(
+            upload["url"], data=upload["fields"], files={"file": (filename, data)}, timeout=30
+        )
         assert response.status_code in (200, 201, 204), response.text
         return response
 

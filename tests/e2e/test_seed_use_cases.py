@@ -14,7 +14,9 @@ from PIL import Image
 
 @pytest.fixture
 def api(local_stack):
-    return Api(local_stack.api_url, local_stack.token(tenant="seeds", scope="images:read images:write tags:write"))
+    return Api(
+        local_stack.api_url, local_stack.token(tenant="seeds", scope="images:read images:write tags:write")
+    )
 
 
 def photo_with_exif_and_gps() -> bytes:
@@ -51,11 +53,17 @@ def test_batch_upload_with_tag_ids_answers_per_item_outcomes(api):
 
     good = jpeg(640, 480, (200, 10, 10))
     broken = jpeg(640, 480, (10, 10, 200))[:700]
-    response = api.call("POST", "/images", files=multipart_files([
-        ("image-1", good, {"tags": [{"id": tag["id"]}, {"id": "2693493ba3b3438e946460aa41e64db7"}]}),
-        ("image-2", broken, None),
-        ("image-3", existing_bytes, {"tags": [{"id": "af93d2a6961a433ca35010c356a3d076"}]}),
-    ]))
+    response = api.call(
+        "POST",
+        "/images",
+        files=multipart_files(
+            [
+                ("image-1", good, {"tags": [{"id": tag["id"]}, {"id": "2693493ba3b3438e946460aa41e64db7"}]}),
+                ("image-2", broken, None),
+                ("image-3", existing_bytes, {"tags": [{"id": "af93d2a6961a433ca35010c356a3d076"}]}),
+            ]
+        ),
+    )
     assert response.status_code == 201, response.text
     first, second, third = response.json()["items"]
 
@@ -86,13 +94,19 @@ def test_album_rights_in_the_token_and_the_rich_image_object(local_stack):
     other = owner.call("POST", "/albums", json={"name": "Board only"}).json()
     assert set(allowed) == {"id", "name", "created_at"}
 
-    uploader = Api(local_stack.api_url, local_stack.token(
-        tenant="albums", scope="images:read images:write", albums={allowed["id"]: ["upload", "read"],
-                                                                  other["id"]: []}))
+    uploader = Api(
+        local_stack.api_url,
+        local_stack.token(
+            tenant="albums",
+            scope="images:read images:write",
+            albums={allowed["id"]: ["upload", "read"], other["id"]: []},
+        ),
+    )
     data = photo_with_exif_and_gps()
     answer = uploader.upload(data, album_id=allowed["id"], profile="album")
-    refused = uploader.presign([{"filename": "x.jpg", "content_type": "image/jpeg", "size": 10,
-                                 "album_id": other["id"]}])[0]
+    refused = uploader.presign(
+        [{"filename": "x.jpg", "content_type": "image/jpeg", "size": 10, "album_id": other["id"]}]
+    )[0]
     assert refused["error"]["code"] == "album_forbidden"
     assert refused["error"]["source"]["pointer"] == "/items/0/album_id"
 
@@ -121,16 +135,18 @@ def test_album_rights_in_the_token_and_the_rich_image_object(local_stack):
 def test_json_base64_upload_with_licence_and_attribution(local_stack, api):
     """Seed 3: a base64 data URI with type/kind, title, licence and attribution; validation
     codes with pointers; 201 with a slug and a self link; expired token → 401 token_expired."""
-    gif = base64.b64encode(
-        base64.b64decode("R0lGODlhBQAFAIAAAAAAAP///ywAAAAABQAFAAACBIyPqVgAOw==")).decode()
+    gif = base64.b64encode(base64.b64decode("R0lGODlhBQAFAIAAAAAAAP///ywAAAAABQAFAAACBIyPqVgAOw==")).decode()
     body = {
         "file": f"data:image/gif;base64,{gif}",
-        "type": "Image::Photo", "kind": "likeness",
+        "type": "Image::Photo",
+        "kind": "likeness",
         "title": "Portrait of Takashi Tezuka",
         "description": "Takashi Tezuka in Kyoto on 2nd February 2017.",
         "date": "2017-02-02",
-        "usage_type": "licensed", "usage_license_code": "cc_by_4_0",
-        "attributed_name": "Jonny Snapper", "attributed_url": "http://www.jonnys-game-pics.com",
+        "usage_type": "licensed",
+        "usage_license_code": "cc_by_4_0",
+        "attributed_name": "Jonny Snapper",
+        "attributed_url": "http://www.jonnys-game-pics.com",
         "source_url": "http://www.jonnys-game-pics.com/tezuka.jpg",
     }
     response = api.call("POST", "/images", json=body)
@@ -161,18 +177,34 @@ def test_json_base64_upload_with_licence_and_attribution(local_stack, api):
 def test_rating_slug_comma_tags_privacy_parent_and_sizes_filled_once_processed(api):
     """Seed 4: rating 0-5, slug rules, comma-separated tags, privacy, a parent version, and the
     flickr size set whose width/height/bytes appear once processing finishes."""
-    parent = api.upload(jpeg(1200, 900, (120, 60, 30)), profile="flickr", slug="sunset-original",
-                        rating=5, tags="sunset, beach", privacy="unlisted")
-    child = api.upload(jpeg(1200, 900, (120, 60, 31), subsampling=0), profile="flickr",
-                       parent_id=parent["id"], title="Sunset (edited)")
-    bad = api.presign([
-        {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "rating": 6},
-        {"filename": "b.jpg", "content_type": "image/jpeg", "size": 10, "slug": "Not Valid!"},
-        {"filename": "c.jpg", "content_type": "image/jpeg", "size": 10, "slug": "sunset-original"},
-        {"filename": "d.jpg", "content_type": "image/jpeg", "size": 10, "privacy": "secret"},
-    ])
+    parent = api.upload(
+        jpeg(1200, 900, (120, 60, 30)),
+        profile="flickr",
+        slug="sunset-original",
+        rating=5,
+        tags="sunset, beach",
+        privacy="unlisted",
+    )
+    child = api.upload(
+        jpeg(1200, 900, (120, 60, 31), subsampling=0),
+        profile="flickr",
+        parent_id=parent["id"],
+        title="Sunset (edited)",
+    )
+    bad = api.presign(
+        [
+            {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "rating": 6},
+            {"filename": "b.jpg", "content_type": "image/jpeg", "size": 10, "slug": "Not Valid!"},
+            {"filename": "c.jpg", "content_type": "image/jpeg", "size": 10, "slug": "sunset-original"},
+            {"filename": "d.jpg", "content_type": "image/jpeg", "size": 10, "privacy": "secret"},
+        ]
+    )
     assert [item["error"]["code"] for item in bad] == [
-        "rating_inclusion", "slug_invalid", "slug_taken", "privacy_inclusion"]
+        "rating_inclusion",
+        "slug_invalid",
+        "slug_taken",
+        "privacy_inclusion",
+    ]
 
     pending = api.image(parent["id"])
     assert pending["variants"] == {}  # sizes appear once processing finishes
@@ -180,8 +212,14 @@ def test_rating_slug_comma_tags_privacy_parent_and_sizes_filled_once_processed(a
     assert (image["rating"], image["slug"], image["privacy"]) == (5, "sunset-original", "unlisted")
     assert sorted(t["label"] for t in image["tags"]) == ["beach", "sunset"]
     sizes = {name: (v["width"], v["height"]) for name, v in image["variants"].items()}
-    assert sizes == {"sq": (75, 75), "t": (100, 75), "s": (240, 180), "m": (500, 375), "l": (1024, 768),
-                     "o": (1200, 900)}
+    assert sizes == {
+        "sq": (75, 75),
+        "t": (100, 75),
+        "s": (240, 180),
+        "m": (500, 375),
+        "l": (1024, 768),
+        "o": (1200, 900),
+    }
     assert all(v["bytes"] > 0 for v in image["variants"].values())
 
     edited = api.wait(child["id"])

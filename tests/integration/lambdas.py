@@ -39,13 +39,22 @@ class Functions:
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         if logical_id not in self._handlers:
             self._handlers[logical_id] = load_handler(self.aws.stack.function(logical_id))
-        context = LambdaContext(logical_id, 512, f"arn:aws:lambda:us-east-1:123456789012:function:{logical_id}",
-                                "request-id", 30)
+        context = LambdaContext(
+            logical_id, 512, f"arn:aws:lambda:us-east-1:123456789012:function:{logical_id}", "request-id", 30
+        )
         return json.loads(json.dumps(self._handlers[logical_id](copy.deepcopy(event), context)))
 
-    def api(self, method: str, path: str, route: str, body: Any = None, path_params: dict[str, str] | None = None,
-            tenant: str = "acme", scope: str = "images:read images:write tags:write",
-            query: dict[str, str] | None = None) -> tuple[int, Any]:
+    def api(
+        self,
+        method: str,
+        path: str,
+        route: str,
+        body: Any = None,
+        path_params: dict[str, str] | None = None,
+        tenant: str = "acme",
+        scope: str = "images:read images:write tags:write",
+        query: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         event = sample("api_health.json")
         event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {route}"
         event["rawPath"] = event["requestContext"]["http"]["path"] = path
@@ -62,8 +71,9 @@ class Functions:
         return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
 
     def image(self, image_id: str, tenant: str = "acme") -> tuple[int, Any]:
-        return self.api("GET", f"/v1/images/{image_id}", "/v1/images/{id}", path_params={"id": image_id},
-                        tenant=tenant)
+        return self.api(
+            "GET", f"/v1/images/{image_id}", "/v1/images/{id}", path_params={"id": image_id}, tenant=tenant
+        )
 
     def process_and_finalize(self, key: str, size: int) -> dict[str, Any]:
         processed = self.process(key, size)
@@ -96,7 +106,7 @@ def upload(functions: Functions, data: bytes, **fields: Any) -> tuple[str, str]:
     answer = body["items"][0]
     assert answer["status"] == "pending", answer
     key = answer["upload"]["fields"]["key"]
-    functions.aws.s3.put_object(Bucket=functions.aws.bucket_name, Key=key, Body=data, ContentType="image/jpeg")
+    functions.aws.s3.put_object(
+        Bucket=functions.aws.bucket_name, Key=key, Body=data, ContentType="image/jpeg"
+    )
     return answer["id"], key
-
-

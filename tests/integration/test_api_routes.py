@@ -56,21 +56,36 @@ def test_patch_changes_descriptive_fields_tags_and_slug_with_field_errors(functi
     _, tag = functions.api("POST", "/v1/tags", "/v1/tags", {"label": "renamed"})
     path, route, params = f"/v1/images/{image_id}", "/v1/images/{id}", {"id": image_id}
 
-    status, image = functions.api("PATCH", path, route, {"title": "After", "rating": 4, "tags": [tag["id"], "ghost"],
-                                                         "slug": "after", "privacy": "private"}, path_params=params)
+    status, image = functions.api(
+        "PATCH",
+        path,
+        route,
+        {"title": "After", "rating": 4, "tags": [tag["id"], "ghost"], "slug": "after", "privacy": "private"},
+        path_params=params,
+    )
     assert status == 200, image
-    assert (image["title"], image["rating"], image["slug"], image["privacy"]) == ("After", 4, "after", "private")
-    assert image["tags"] == [{"id": tag["id"], "category": None, "label": "renamed"},
-                             {"id": "ghost", "error": "tag_error"}]
+    assert (image["title"], image["rating"], image["slug"], image["privacy"]) == (
+        "After",
+        4,
+        "after",
+        "private",
+    )
+    assert image["tags"] == [
+        {"id": tag["id"], "category": None, "label": "renamed"},
+        {"id": "ghost", "error": "tag_error"},
+    ]
 
     status, body = functions.api("PATCH", path, route, {"rating": 9, "filename": "x.jpg"}, path_params=params)
     assert status == 400
     assert {(e["code"], e["source"]["pointer"]) for e in body["errors"]} == {
-        ("rating_inclusion", "/rating"), ("unknown_field", "/filename")}
+        ("rating_inclusion", "/rating"),
+        ("unknown_field", "/filename"),
+    }
 
     other_id = ready_image(functions, data=china_jpeg()[:-2] + b"\xff\xd9", title="Other")
-    status, body = functions.api("PATCH", f"/v1/images/{other_id}", route, {"slug": "after"},
-                                 path_params={"id": other_id})
+    status, body = functions.api(
+        "PATCH", f"/v1/images/{other_id}", route, {"slug": "after"}, path_params={"id": other_id}
+    )
     assert (status, body["errors"][0]["code"]) == (400, "slug_taken")
 
 
@@ -79,7 +94,9 @@ def test_delete_removes_record_original_variants_and_frees_the_hash(functions, a
     image_id = ready_image(functions, data)
     assert aws.s3.list_objects_v2(Bucket=aws.bucket_name, Prefix=f"images/acme/{image_id}/")["KeyCount"] == 4
 
-    status, _ = functions.api("DELETE", f"/v1/images/{image_id}", "/v1/images/{id}", path_params={"id": image_id})
+    status, _ = functions.api(
+        "DELETE", f"/v1/images/{image_id}", "/v1/images/{id}", path_params={"id": image_id}
+    )
     assert status == 204
     assert functions.image(image_id)[0] == 404
     assert aws.s3.list_objects_v2(Bucket=aws.bucket_name, Prefix=f"images/acme/{image_id}/")["KeyCount"] == 0
@@ -87,25 +104,32 @@ def test_delete_removes_record_original_variants_and_frees_the_hash(functions, a
 
     again_id = ready_image(functions, data)  # the same bytes are new again once deleted
     assert functions.image(again_id)[1]["status"] == "ready"
-    status, similar = functions.api("GET", f"/v1/images/{again_id}/similar", "/v1/images/{id}/similar",
-                                    path_params={"id": again_id})
+    status, similar = functions.api(
+        "GET", f"/v1/images/{again_id}/similar", "/v1/images/{id}/similar", path_params={"id": again_id}
+    )
     assert similar["items"] == []  # the deleted image left the near-duplicate index too
 
 
 def test_tags_and_albums_create_read_and_list(functions):
     status, tag = functions.api("POST", "/v1/tags", "/v1/tags", {"category": "places", "label": "Great Wall"})
     assert status == 201
-    assert functions.api("GET", f"/v1/tags/{tag['id']}", "/v1/tags/{id}", path_params={"id": tag["id"]}) == (200, tag)
+    assert functions.api("GET", f"/v1/tags/{tag['id']}", "/v1/tags/{id}", path_params={"id": tag["id"]}) == (
+        200,
+        tag,
+    )
     assert functions.api("GET", "/v1/tags", "/v1/tags")[1] == {"items": [tag]}
     status, body = functions.api("POST", "/v1/tags", "/v1/tags", {"label": ""})
     assert (status, body["errors"][0]["code"]) == (400, "label_blank")
-    status, body = functions.api("POST", "/v1/tags", "/v1/tags", {"label": "x"}, scope="images:read images:write")
+    status, body = functions.api(
+        "POST", "/v1/tags", "/v1/tags", {"label": "x"}, scope="images:read images:write"
+    )
     assert (status, body["errors"][0]["code"]) == (403, "insufficient_scope")
 
     status, album = functions.api("POST", "/v1/albums", "/v1/albums", {"name": "Trip"})
     assert status == 201 and album["name"] == "Trip"
-    assert functions.api("GET", f"/v1/albums/{album['id']}", "/v1/albums/{id}",
-                         path_params={"id": album["id"]}) == (200, album)
+    assert functions.api(
+        "GET", f"/v1/albums/{album['id']}", "/v1/albums/{id}", path_params={"id": album["id"]}
+    ) == (200, album)
     assert functions.api("GET", "/v1/albums/nope", "/v1/albums/{id}", path_params={"id": "nope"})[0] == 404
 
 
@@ -120,7 +144,9 @@ def test_comma_separated_tag_names_are_found_or_created(functions):
 
 def test_finalize_emits_an_image_ready_event_with_the_image_object(functions, aws):
     queue_url = aws.sqs.create_queue(QueueName="image-events")["QueueUrl"]
-    queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     events = aws.client("events")
     events.put_rule(Name="imgdrop-images", EventPattern=json.dumps({"source": ["imgdrop"]}))
     events.put_targets(Rule="imgdrop-images", Targets=[{"Id": "queue", "Arn": queue_arn}])
@@ -129,5 +155,6 @@ def test_finalize_emits_an_image_ready_event_with_the_image_object(functions, aw
     messages = aws.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
     received = [json.loads(m["Body"]) for m in messages]
     assert [(e["source"], e["detail-type"], e["detail"]["id"]) for e in received] == [
-        ("imgdrop", "Image Ready", image_id)]
+        ("imgdrop", "Image Ready", image_id)
+    ]
     assert received[0]["detail"]["status"] == "ready"

@@ -24,7 +24,9 @@ def test_presign_process_finalize_makes_the_image_ready_with_default_variants(fu
     image_id, key = upload(functions, data, title="Great wall", tags=["no-such-tag"])
     assert key == f"uploads/acme/{image_id}"
 
-    status, pending = functions.api("GET", f"/v1/images/{image_id}", "/v1/images/{id}", path_params={"id": image_id})
+    status, pending = functions.api(
+        "GET", f"/v1/images/{image_id}", "/v1/images/{id}", path_params={"id": image_id}
+    )
     assert (status, pending["status"]) == (200, "pending")
 
     processed = functions.process(key, len(data))
@@ -32,7 +34,9 @@ def test_presign_process_finalize_makes_the_image_ready_with_default_variants(fu
     settled = functions.finalize_success(processed)
     assert settled["settled"] == ["ready"]
 
-    status, image = functions.api("GET", f"/v1/images/{image_id}", "/v1/images/{id}", path_params={"id": image_id})
+    status, image = functions.api(
+        "GET", f"/v1/images/{image_id}", "/v1/images/{id}", path_params={"id": image_id}
+    )
     assert status == 200
     assert image["status"] == "ready"
     assert (image["width"], image["height"], image["format"]) == (640, 427, "jpeg")
@@ -85,12 +89,17 @@ def test_the_same_s3_event_delivered_three_times_is_processed_once(functions, aw
     data = china_jpeg()
     image_id, key = upload(functions, data)
     first = functions.process(key, len(data))
-    variant_objects = aws.s3.list_objects_v2(Bucket=aws.bucket_name, Prefix=f"images/acme/{image_id}/")["KeyCount"]
+    variant_objects = aws.s3.list_objects_v2(Bucket=aws.bucket_name, Prefix=f"images/acme/{image_id}/")[
+        "KeyCount"
+    ]
     assert functions.process(key, len(data)) == first
     assert functions.process(key, len(data)) == first
     assert functions.finalize_success(first)["settled"] == ["ready"]
     assert functions.finalize_success(first)["settled"] == [None]  # already settled: nothing changes
-    assert aws.s3.list_objects_v2(Bucket=aws.bucket_name, Prefix=f"images/acme/{image_id}/")["KeyCount"] == variant_objects
+    assert (
+        aws.s3.list_objects_v2(Bucket=aws.bucket_name, Prefix=f"images/acme/{image_id}/")["KeyCount"]
+        == variant_objects
+    )
 
 
 def test_an_exact_repeat_becomes_duplicate_of_the_first_and_keeps_no_upload(functions, aws):
@@ -99,9 +108,15 @@ def test_an_exact_repeat_becomes_duplicate_of_the_first_and_keeps_no_upload(func
     functions.finalize_success(functions.process(first_key, len(data)))
     second_id, second_key = upload(functions, data)
     processed = functions.process(second_key, len(data))
-    assert processed["outcomes"][0] == {**processed["outcomes"][0], "outcome": "duplicate", "duplicate_of": first_id}
+    assert processed["outcomes"][0] == {
+        **processed["outcomes"][0],
+        "outcome": "duplicate",
+        "duplicate_of": first_id,
+    }
     functions.finalize_success(processed)
-    _, image = functions.api("GET", f"/v1/images/{second_id}", "/v1/images/{id}", path_params={"id": second_id})
+    _, image = functions.api(
+        "GET", f"/v1/images/{second_id}", "/v1/images/{id}", path_params={"id": second_id}
+    )
     assert (image["status"], image["duplicate_of"]) == ("duplicate", first_id)
     assert image["variants"] == {}
     assert "Contents" not in aws.s3.list_objects_v2(Bucket=aws.bucket_name, Prefix=second_key)

@@ -32,8 +32,12 @@ def test_a_known_sha256_is_answered_before_any_byte_is_sent(functions):
     first_id, key = upload(functions, data)
     functions.process_and_finalize(key, len(data))
 
-    item = {"filename": "again.jpg", "content_type": "image/jpeg", "size": len(data),
-            "sha256": hashlib.sha256(data).hexdigest()}
+    item = {
+        "filename": "again.jpg",
+        "content_type": "image/jpeg",
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
     status, body = functions.api("POST", "/v1/uploads", "/v1/uploads", {"items": [item]})
     assert status == 200
     answer = body["items"][0]
@@ -95,8 +99,9 @@ def test_transformed_copies_are_flagged_similar_and_a_different_photo_is_not(fun
     assert copy_image["status"] == "ready"  # the default policy flags, it does not reject
     assert [s["id"] for s in copy_image["similar"]] == [original_id]
 
-    status, similar = functions.api("GET", f"/v1/images/{original_id}/similar", "/v1/images/{id}/similar",
-                                    path_params={"id": original_id})
+    status, similar = functions.api(
+        "GET", f"/v1/images/{original_id}/similar", "/v1/images/{id}/similar", path_params={"id": original_id}
+    )
     assert status == 200
     assert [item["id"] for item in similar["items"]] == [copy_id]
     assert similar["items"][0]["distance"] <= 12

@@ -16,8 +16,13 @@ def verify(token: str) -> Principal:
 
 
 def test_issued_token_round_trips_tenant_subject_scopes_and_albums():
-    token = issue_token(SECRET, tenant="acme", scope="images:read images:write", sub="ana",
-                        albums={"a1": ["upload", "read"], "a2": ["read"]})
+    token = issue_token(
+        SECRET,
+        tenant="acme",
+        scope="images:read images:write",
+        sub="ana",
+        albums={"a1": ["upload", "read"], "a2": ["read"]},
+    )
     principal = verify(token)
     assert principal.tenant == "acme"
     assert principal.sub == "ana"
@@ -37,7 +42,9 @@ def test_expired_token_is_token_expired_beyond_five_seconds_of_leeway():
 @pytest.mark.parametrize(
     "token",
     [
-        jwt.encode({"sub": "x", "tenant": "acme", "exp": int(time.time()) + 60}, "other-secret", algorithm="HS256"),
+        jwt.encode(
+            {"sub": "x", "tenant": "acme", "exp": int(time.time()) + 60}, "other-secret", algorithm="HS256"
+        ),
         jwt.encode({"sub": "x", "tenant": "acme", "exp": int(time.time()) + 60}, None, algorithm="none"),
         "not-a-jwt",
     ],
@@ -72,7 +79,12 @@ def test_not_yet_valid_token_is_refused():
 
 @pytest.mark.parametrize(
     ("header", "code"),
-    [(None, "token_missing"), ("", "token_missing"), ("Basic abc", "token_invalid"), ("Bearer ", "token_invalid")],
+    [
+        (None, "token_missing"),
+        ("", "token_missing"),
+        ("Basic abc", "token_invalid"),
+        ("Bearer ", "token_invalid"),
+    ],
 )
 def test_authorization_header_forms(header, code):
     with pytest.raises(Unauthorized) as raised:

@@ -79,7 +79,7 @@ def test_cors_and_table_come_from_the_template(stack):
     assert stack.table_properties["GlobalSecondaryIndexes"][0]["IndexName"] == "gsi1"
     assert stack.table_properties["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
     rule = stack.bucket_properties["CorsConfiguration"]["CorsRules"][0]
-    assert rule["ExposedHeaders"] == ["ETag"] and "POST" in rule["AllowedMethods"]
+    assert "ETag" in rule["ExposedHeaders"] and "POST" in rule["AllowedMethods"]
 
 
 def test_parameter_overrides_flow_into_names():

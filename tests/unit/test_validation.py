@@ -17,9 +17,19 @@ def codes(raw, **kwargs):
 
 def test_valid_item_has_no_errors_and_keeps_fields():
     spec, errors = validate_item(
-        {**VALID, "title": "Portrait", "rating": 5, "tags": ["t1", "t1", "t2"], "usage_type": "licensed",
-         "usage_license_code": "cc_by_4_0", "attributed_name": "Jonny", "source_url": "https://x.org/a.jpg"},
-        "/items/0", max_bytes=10_000, today=TODAY,
+        {
+            **VALID,
+            "title": "Portrait",
+            "rating": 5,
+            "tags": ["t1", "t1", "t2"],
+            "usage_type": "licensed",
+            "usage_license_code": "cc_by_4_0",
+            "attributed_name": "Jonny",
+            "source_url": "https://x.org/a.jpg",
+        },
+        "/items/0",
+        max_bytes=10_000,
+        today=TODAY,
     )
     assert errors == []
     assert spec.tag_ids == ["t1", "t2"]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from imgdrop.auth import LOCAL_DEV_SECRET as DEV_JWT_SECRET
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

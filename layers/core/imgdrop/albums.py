@@ -23,10 +23,16 @@ def create_album(principal: Principal, body: Any, services: Services) -> AlbumRe
     if not isinstance(name, str) or not name.strip():
         raise ValidationFailed([ImgdropError("name_blank", "Name is required.", 400, "/name")])
     if len(name) > 100:
-        raise ValidationFailed([ImgdropError("name_too_long", "Name cannot be more than 100 characters.", 400, "/name")])
+        raise ValidationFailed(
+            [ImgdropError("name_too_long", "Name cannot be more than 100 characters.", 400, "/name")]
+        )
     album_id = new_id()
     album = AlbumRecord(
-        tenant_pk(principal.tenant), f"ALB#{album_id}", tenant=principal.tenant, id=album_id, name=name.strip(),
+        tenant_pk(principal.tenant),
+        f"ALB#{album_id}",
+        tenant=principal.tenant,
+        id=album_id,
+        name=name.strip(),
         created_at=now_iso(),
     )
     services.repo.put_album(album)

@@ -229,9 +229,7 @@ class Repository:
     def iter_unsettled(self, expired_before: str) -> Iterator[ImageRecord]:
         try:
             for shard in range(PENDING_SHARDS):
-                yield from ImageRecord.by_gsi2.query(
-                    f"PENDING#{shard}", ImageRecord.gsi2sk < expired_before
-                )
+                yield from ImageRecord.by_gsi2.query(f"PENDING#{shard}", ImageRecord.gsi2sk < expired_before)
         except PynamoDBException as exc:
             raise StorageError("The pending uploads could not be listed.") from exc
 

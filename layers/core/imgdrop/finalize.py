@@ -59,8 +59,15 @@ def settle_outcome(outcome: dict[str, Any], services: Services, events: EventPub
     if kind == "rendered":
         return _settle(tenant, image_id, "ready", services, events)
     if kind == "duplicate":
-        return _settle(tenant, image_id, "duplicate", services, events,
-                       errors=[outcome["error"]], duplicate_of=outcome.get("duplicate_of"))
+        return _settle(
+            tenant,
+            image_id,
+            "duplicate",
+            services,
+            events,
+            errors=[outcome["error"]],
+            duplicate_of=outcome.get("duplicate_of"),
+        )
     return _settle(tenant, image_id, "failed", services, events, errors=[outcome["error"]])
 
 
@@ -81,7 +88,11 @@ def settle_failure(key: str, error: dict[str, Any], services: Services, events: 
     drop_variants(tenant, image_id, services)
     message = str(error.get("errorMessage") or error.get("errorType") or "processing failed")[:300]
     return _settle(
-        tenant, image_id, "failed", services, events,
+        tenant,
+        image_id,
+        "failed",
+        services,
+        events,
         errors=[{"code": "processing_error", "title": f"Processing failed after retries: {message}"}],
     )
 
@@ -118,7 +129,9 @@ def _settle(
     ]
     if duplicate_of:
         actions.append(ImageRecord.duplicate_of.set(duplicate_of))
-    settled = services.repo.update_image(record, actions, condition=ImageRecord.status.is_in("pending", "processing"))
+    settled = services.repo.update_image(
+        record, actions, condition=ImageRecord.status.is_in("pending", "processing")
+    )
     if not settled:
         return None
     metrics.add_metric(name=f"Images{status.capitalize()}", unit="Count", value=1)

@@ -158,7 +158,9 @@ def _create_upload(principal: Principal, raw: Any, pointer: str, services: Servi
     }
 
 
-def _checked_spec(principal: Principal, raw: Any, pointer: str, services: Services, *, max_bytes: int) -> ItemSpec:
+def _checked_spec(
+    principal: Principal, raw: Any, pointer: str, services: Services, *, max_bytes: int
+) -> ItemSpec:
     spec, errors = validate_item(raw, pointer, max_bytes=max_bytes)
     if errors:
         raise ValidationFailed(errors)
@@ -219,7 +221,9 @@ def _claim_slug(
     """A requested slug must be free; a generated one (from the title) takes the first free suffix."""
     if spec.slug:
         if services.repo.claim(tenant, "SLUG", spec.slug, image_id, now) != image_id:
-            raise ImgdropError("slug_taken", "This slug is already used by another image.", 400, f"{pointer}/slug")
+            raise ImgdropError(
+                "slug_taken", "This slug is already used by another image.", 400, f"{pointer}/slug"
+            )
         return spec.slug
     base = slugify(str(spec.descriptive.get("title") or ""))
     if not base:
@@ -252,8 +256,12 @@ def create_direct_upload(
     existing = services.repo.claim_owner(principal.tenant, "SHA", hashlib.sha256(data).hexdigest())
     if existing:
         error = Conflict("image_already_exists", "This image was uploaded before.", f"{pointer}/file")
-        return {"id": existing, "status": "duplicate", "error": error.as_dict(),
-                "links": {"self": image_link(services, existing)}}
+        return {
+            "id": existing,
+            "status": "duplicate",
+            "error": error.as_dict(),
+            "links": {"self": image_link(services, existing)},
+        }
     record = _new_record(principal, spec, pointer, services)
     services.objects.write(record.upload_key, data, content_type=record.content_type)
     return present_image(record, services)
@@ -265,14 +273,23 @@ def decode_data_uri(value: Any, pointer: str) -> tuple[str, bytes]:
         raise ValidationFailed([ImgdropError("file_blank", "File is required.", 400, pointer)])
     if not isinstance(value, str) or not value.startswith("data:") or ";base64," not in value:
         raise ValidationFailed(
-            [ImgdropError("file_invalid", "File must be a base64 data URI (data:image/...;base64,...).", 400, pointer)]
+            [
+                ImgdropError(
+                    "file_invalid",
+                    "File must be a base64 data URI (data:image/...;base64,...).",
+                    400,
+                    pointer,
+                )
+            ]
         )
     header, _, payload = value.partition(";base64,")
     content_type = header[len("data:") :].split(";")[0].strip().lower()
     try:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ValidationFailed([ImgdropError("file_invalid", "File is not valid base64.", 400, pointer)]) from exc
+        raise ValidationFailed(
+            [ImgdropError("file_invalid", "File is not valid base64.", 400, pointer)]
+        ) from exc
     return content_type, data
 
 
@@ -303,7 +320,9 @@ def list_images(
     if album_id:
         principal.require_album(album_id, "read")
     start = _decode_cursor(cursor)
-    records, last_key = services.repo.list_images(principal.tenant, album_id=album_id, limit=limit, cursor=start)
+    records, last_key = services.repo.list_images(
+        principal.tenant, album_id=album_id, limit=limit, cursor=start
+    )
     items = [
         present_image(r, services)
         for r in records
@@ -354,7 +373,10 @@ def patch_image(principal: Principal, image_id: str, raw: Any, services: Service
         record.gsi1pk = album_gsi_pk(principal.tenant, spec.album_id) if spec.album_id else None
         record.gsi1sk = image_sk(record.id) if spec.album_id else None
     if "slug" in raw and spec.slug != record.slug:
-        if spec.slug and services.repo.claim(principal.tenant, "SLUG", spec.slug, record.id, now) != record.id:
+        if (
+            spec.slug
+            and services.repo.claim(principal.tenant, "SLUG", spec.slug, record.id, now) != record.id
+        ):
             raise ImgdropError("slug_taken", "This slug is already used by another image.", 400, "/slug")
         if record.slug:
             services.repo.release_claim(principal.tenant, "SLUG", record.slug, record.id)
@@ -396,7 +418,9 @@ def delete_image(principal: Principal, image_id: str, services: Services) -> Non
     services.repo.delete_image(record)
 
 
-def similar_images(principal: Principal, image_id: str, services: Services, limit: int = 20) -> dict[str, Any]:
+def similar_images(
+    principal: Principal, image_id: str, services: Services, limit: int = 20
+) -> dict[str, Any]:
     from imgdrop.dedupe import policy_for
 
     record = get_image(principal, image_id, services)
@@ -415,4 +439,3 @@ def similar_images(principal: Principal, image_id: str, services: Services, limi
         if len(items) >= limit:
             break
     return {"items": items}
-

@@ -27,10 +27,16 @@ class Form:
 
 def parse_form(content_type: str, body: bytes) -> Form:
     if "boundary=" not in content_type:
-        raise ValidationFailed([ImgdropError("body_invalid", "multipart/form-data needs a boundary.", 400, "")])
-    message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+        raise ValidationFailed(
+            [ImgdropError("body_invalid", "multipart/form-data needs a boundary.", 400, "")]
+        )
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+    )
     if not message.is_multipart():
-        raise ValidationFailed([ImgdropError("body_invalid", "The multipart body could not be read.", 400, "")])
+        raise ValidationFailed(
+            [ImgdropError("body_invalid", "The multipart body could not be read.", 400, "")]
+        )
     form = Form()
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
@@ -53,11 +59,25 @@ def item_fields_for(form: Form, part: FilePart) -> dict[str, Any]:
             fields = json.loads(data_part)
         except json.JSONDecodeError as exc:
             raise ValidationFailed(
-                [ImgdropError("body_invalid", f"'{part.name}-data' must be a JSON object.", 400, f"/{part.name}-data")]
+                [
+                    ImgdropError(
+                        "body_invalid",
+                        f"'{part.name}-data' must be a JSON object.",
+                        400,
+                        f"/{part.name}-data",
+                    )
+                ]
             ) from exc
         if not isinstance(fields, dict):
             raise ValidationFailed(
-                [ImgdropError("body_invalid", f"'{part.name}-data' must be a JSON object.", 400, f"/{part.name}-data")]
+                [
+                    ImgdropError(
+                        "body_invalid",
+                        f"'{part.name}-data' must be a JSON object.",
+                        400,
+                        f"/{part.name}-data",
+                    )
+                ]
             )
         return fields
     if len(form.files) == 1:

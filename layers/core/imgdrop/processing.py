@@ -15,10 +15,7 @@ from imgdrop.errors import ImageRejected
 from imgdrop.ids import now_iso
 from imgdrop.observability import logger
 from imgdrop.services import Services
-from imgdrop.storage import parse_upload_key, variant_key
-
-CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif", "gif": "image/gif"}
-EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif", "gif": "gif"}
+from imgdrop.storage import parse_upload_key, variant_prefix
 
 
 @dataclass
@@ -46,12 +43,18 @@ def process_upload(key: str, services: Services) -> Outcome:
     if record is None:
         # No record: nobody asked for this upload (or it was deleted). Keep nothing unaccounted for.
         services.objects.delete([key])
-        return Outcome("skipped", tenant, image_id, error={"code": "orphan_upload", "title": "No image record."})
+        return Outcome(
+            "skipped", tenant, image_id, error={"code": "orphan_upload", "title": "No image record."}
+        )
     if record.status in SETTLED:
         return Outcome("skipped", tenant, image_id)
     services.repo.update_image(
         record,
-        [ImageRecord.status.set("processing"), ImageRecord.attempts.add(1), ImageRecord.updated_at.set(now_iso())],
+        [
+            ImageRecord.status.set("processing"),
+            ImageRecord.attempts.add(1),
+            ImageRecord.updated_at.set(now_iso()),
+        ],
     )
     try:
         return _render_and_store(record, services)
@@ -81,11 +84,15 @@ def _render_and_store(record: ImageRecord, services: Services) -> Outcome:
         return _duplicate(record, rendition, canonical, services)
 
     policy = policy_for(record.profile)
-    matches = [] if policy.mode == "off" else [
-        (other, distance)
-        for other, distance in services.index.find(tenant, rendition.phash, policy.threshold)
-        if other != image_id
-    ]
+    matches = (
+        []
+        if policy.mode == "off"
+        else [
+            (other, distance)
+            for other, distance in services.index.find(tenant, rendition.phash, policy.threshold)
+            if other != image_id
+        ]
+    )
     verdict = policy.decide(matches)
     near = verdict.similar
     if verdict.duplicate_of:
@@ -97,20 +104,32 @@ def _render_and_store(record: ImageRecord, services: Services) -> Outcome:
 
     variants = {}
     for name, variant in rendition.variants.items():
-        ext = EXTENSIONS[variant.format]
-        key = variant_key(tenant, image_id, name, ext)
-        services.objects.write(key, variant.data, content_type=CONTENT_TYPES[variant.format],
-                               cache_control="private, max-age=31536000, immutable")
-        variants[name] = {"key": key, "width": variant.width, "height": variant.height,
-                          "bytes": len(variant.data), "format": variant.format}
+        key = variant_prefix(tenant, image_id) + variant.filename
+        services.objects.write(
+            key, variant.data, content_type=variant.mime, cache_control="private, max-age=31536000, immutable"
+        )
+        variants[name] = {
+            "key": key,
+            "width": variant.width,
+            "height": variant.height,
+            "bytes": len(variant.data),
+            "format": variant.format,
+        }
     similar = [{"id": other, "distance": distance} for other, distance in near]
     services.repo.update_image(
         record,
         [
             ImageRecord.result.set(_result_of(rendition)),
             ImageRecord.variants.set(variants),
-            ImageRecord.original.set({"key": record.upload_key, "width": rendition.width,
-                                      "height": rendition.height, "bytes": len(data), "format": rendition.format}),
+            ImageRecord.original.set(
+                {
+                    "key": record.upload_key,
+                    "width": rendition.width,
+                    "height": rendition.height,
+                    "bytes": len(data),
+                    "format": rendition.format,
+                }
+            ),
             ImageRecord.similar.set(similar),
             ImageRecord.updated_at.set(now_iso()),
         ],
@@ -134,8 +153,22 @@ def _duplicate(record: ImageRecord, rendition: Any, canonical: str, services: Se
 
 
 RESULT_FIELDS = (
-    "format", "width", "height", "sha256", "phash", "dhash", "exif", "gps", "taken_at", "camera",
-    "colors", "grayscale", "has_alpha", "blurhash", "animated", "frames",
+    "format",
+    "width",
+    "height",
+    "sha256",
+    "phash",
+    "dhash",
+    "exif",
+    "gps",
+    "taken_at",
+    "camera",
+    "colors",
+    "grayscale",
+    "has_alpha",
+    "blurhash",
+    "animated",
+    "frames",
 )
 
 

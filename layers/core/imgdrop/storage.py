@@ -1,7 +1,7 @@
 """S3 access: presigned uploads and downloads, object reads and writes.
 
 Keys: uploads/{tenant}/{image_id} (what the client sent; private, deleted once settled
-as a duplicate) and images/{tenant}/{image_id}/{variant}.{ext} (the variants).
+as a duplicate) and images/{tenant}/{image_id}/{variant file name} (the variants).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ def upload_key(tenant: str, image_id: str) -> str:
     return f"uploads/{tenant}/{image_id}"
 
 
-def variant_key(tenant: str, image_id: str, name: str, ext: str) -> str:
-    return f"images/{tenant}/{image_id}/{name}.{ext}"
+def variant_prefix(tenant: str, image_id: str) -> str:
+    return f"images/{tenant}/{image_id}/"
 
 
 def parse_upload_key(key: str) -> tuple[str, str] | None:
@@ -68,7 +68,9 @@ class ObjectStore:
             config=_RETRIES.merge(Config(s3={"addressing_style": "path"}, signature_version="s3v4")),
         )
 
-    def presigned_post(self, key: str, *, content_type: str, max_bytes: int, expires_in: int) -> PresignedPost:
+    def presigned_post(
+        self, key: str, *, content_type: str, max_bytes: int, expires_in: int
+    ) -> PresignedPost:
         """A POST policy bound to this exact key, type and size range: the client can't pick others."""
         try:
             post = self._signing_client.generate_presigned_post(

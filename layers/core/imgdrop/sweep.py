@@ -48,11 +48,11 @@ def sweep(services: Services, events: EventPublisher) -> SweepReport:
                 condition=ImageRecord.status == "pending",
             ):
                 report.expired.append(record.id)
-        elif record.upload_expires_at < iso(now - PROCESSING_GRACE):
+        elif record.upload_expires_at < iso(now - PROCESSING_GRACE) and settle_failure(
+            record.upload_key, {"errorMessage": "no outcome within the processing window"}, services, events
+        ):
             # The file arrived but no outcome was ever settled (a lost event or a lost destination).
-            if settle_failure(record.upload_key, {"errorMessage": "no outcome within the processing window"},
-                              services, events):
-                report.failed.append(record.id)
+            report.failed.append(record.id)
 
     window_start = now - timedelta(seconds=services.settings.upload_expiry_seconds) - PROCESSING_GRACE
     for key, modified in services.objects.list_keys("uploads/"):

@@ -27,10 +27,14 @@ def create_tag(principal: Principal, body: Any, services: Services) -> TagRecord
     if not isinstance(label, str) or not label.strip():
         errors.append(ImgdropError("label_blank", "Label is required.", 400, "/label"))
     elif len(label) > 64:
-        errors.append(ImgdropError("label_too_long", "Label cannot be more than 64 characters.", 400, "/label"))
+        errors.append(
+            ImgdropError("label_too_long", "Label cannot be more than 64 characters.", 400, "/label")
+        )
     if category is not None and (not isinstance(category, str) or len(category) > 64):
         errors.append(
-            ImgdropError("category_invalid", "Category must be a string of at most 64 characters.", 400, "/category")
+            ImgdropError(
+                "category_invalid", "Category must be a string of at most 64 characters.", 400, "/category"
+            )
         )
     if errors:
         raise ValidationFailed(errors)
@@ -40,7 +44,13 @@ def create_tag(principal: Principal, body: Any, services: Services) -> TagRecord
 def _new_tag(tenant: str, label: str, category: str | None, services: Services) -> TagRecord:
     tag_id = new_id()
     tag = TagRecord(
-        tenant_pk(tenant), f"TAG#{tag_id}", tenant=tenant, id=tag_id, label=label, category=category, created_at=now_iso()
+        tenant_pk(tenant),
+        f"TAG#{tag_id}",
+        tenant=tenant,
+        id=tag_id,
+        label=label,
+        category=category,
+        created_at=now_iso(),
     )
     services.repo.put_tag(tag)
     return tag

@@ -178,7 +178,9 @@ def _upload_fields(raw: dict[str, Any], spec: ItemSpec, errors: _Collector, max_
     if profile is not None:
         if not isinstance(profile, str) or profile not in profile_names():
             errors.add(
-                "profile", "profile_unknown", "Profile must be one of " + ", ".join(sorted(profile_names())) + "."
+                "profile",
+                "profile_unknown",
+                "Profile must be one of " + ", ".join(sorted(profile_names())) + ".",
             )
         else:
             spec.profile = profile
@@ -224,7 +226,9 @@ def _relations(raw: dict[str, Any], spec: ItemSpec, errors: _Collector) -> None:
         spec.tag_labels = list(dict.fromkeys(labels))
         return
     if not isinstance(tags, list) or len(tags) > 50:
-        errors.add("tags", "tags_invalid", "Tags must be a list of at most 50 tag ids, or a comma-separated string.")
+        errors.add(
+            "tags", "tags_invalid", "Tags must be a list of at most 50 tag ids, or a comma-separated string."
+        )
         return
     for position, tag in enumerate(tags):
         tag_id = tag.get("id") if isinstance(tag, dict) else tag
@@ -249,7 +253,9 @@ def _descriptive(raw: dict[str, Any], spec: ItemSpec, errors: _Collector, today:
     if image_type is not None:
         if image_type not in IMAGE_TYPES:
             errors.add(
-                "type", "type_inclusion", "Type must be 'Image::Art', 'Image::Doc', 'Image::Photo' or 'Image::Screen'."
+                "type",
+                "type_inclusion",
+                "Type must be 'Image::Art', 'Image::Doc', 'Image::Photo' or 'Image::Screen'.",
             )
         else:
             out["type"] = image_type
@@ -299,13 +305,17 @@ def _descriptive(raw: dict[str, Any], spec: ItemSpec, errors: _Collector, today:
     usage_type = raw.get("usage_type")
     if usage_type is not None:
         if usage_type not in USAGE_TYPES:
-            errors.add("usage_type", "usage_type_inclusion", "Usage type must be 'free', 'fair', or 'licensed'.")
+            errors.add(
+                "usage_type", "usage_type_inclusion", "Usage type must be 'free', 'fair', or 'licensed'."
+            )
         else:
             out["usage_type"] = usage_type
     license_code = raw.get("usage_license_code")
     if license_code not in (None, ""):
         if license_code not in LICENSES:
-            errors.add("usage_license_code", "usage_license_code_inclusion", "Usage license code must be valid.")
+            errors.add(
+                "usage_license_code", "usage_license_code_inclusion", "Usage license code must be valid."
+            )
         else:
             out["usage_license_code"] = license_code
             out["usage_license_name"] = LICENSES[license_code]
@@ -318,10 +328,14 @@ def _descriptive(raw: dict[str, Any], spec: ItemSpec, errors: _Collector, today:
             )
         if not raw.get("attributed_name"):
             errors.add(
-                "attributed_name", "attributed_name_blank", "Attributed name is required if usage type is 'licensed'."
+                "attributed_name",
+                "attributed_name_blank",
+                "Attributed name is required if usage type is 'licensed'.",
             )
         if not raw.get("source_url"):
-            errors.add("source_url", "source_url_blank", "Source url is required if usage type is 'licensed'.")
+            errors.add(
+                "source_url", "source_url_blank", "Source url is required if usage type is 'licensed'."
+            )
 
     metadata = raw.get("metadata")
     if metadata is not None:
@@ -342,7 +356,9 @@ def _descriptive(raw: dict[str, Any], spec: ItemSpec, errors: _Collector, today:
             out["metadata"] = metadata
 
 
-def _text(raw: dict[str, Any], out: dict[str, Any], errors: _Collector, name: str, limit: int, label: str) -> bool:
+def _text(
+    raw: dict[str, Any], out: dict[str, Any], errors: _Collector, name: str, limit: int, label: str
+) -> bool:
     value = raw.get(name)
     if value is None:
         return False

@@ -29,6 +29,13 @@ def test_built_layers_are_within_200_mb():
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "ImagingLayer" in out.stdout
+    # A stale or failed build leaves an empty folder: that must not pass as "small enough".
+    site = BUILD / "ImagingLayer" / "python"
+    missing = [
+        name for name in ("PIL", "pyvips", "pillow_heif", "numpy", "imagehash") if not (site / name).is_dir()
+    ]
+    assert not missing, f"ImagingLayer lacks {missing}: rerun sam build"
+    assert not (site / "scipy").exists() and not (site / "pywt").exists()
 
 
 def test_the_script_flags_a_layer_over_the_limit(tmp_path):

@@ -45,58 +45,16 @@ def dhash(gray: Image.Image) -> str:
     return _hex(pixels[:, 1:] > pixels[:, :-1])
 
 
-_B83 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz#$%*+,-.:;=?@[]^_{|}~"
-
-
-def _base83(value: int, length: int) -> str:
-    return "".join(_B83[(value // 83 ** (length - 1 - i)) % 83] for i in range(length))
-
-
-def _srgb_to_linear(v: np.ndarray) -> np.ndarray:
-    v = v.astype(np.float32) / np.float32(255)
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def _linear_to_srgb(value: float) -> int:
-    v = max(0.0, min(1.0, float(value)))
-    return int(v * 12.92 * 255 + 0.5) if v <= 0.0031308 else int((1.055 * v ** (1 / 2.4) - 0.055) * 255 + 0.5)
 
 
 def blurhash_of(rgb: Image.Image, x: int = 4, y: int = 3) -> str:
-    """The BlurHash (woltapp algorithm) of an RGB image, shrunk to 32 px first.
+    """The BlurHash of an RGB image, shrunk to 32 px first (the pure-Python `blurhash`
+    package: it has a wheel for the layer, and 32 px keeps its loops to a few milliseconds)."""
+    import blurhash
 
-    A numpy port of blurhash-python's C encoder (the ``blurhash`` import is not in the
-    layer: it has no manylinux wheel); the tests prove it equals ``blurhash.encode``.
-    """
     small = rgb.copy()
     small.thumbnail((32, 32), Image.Resampling.BILINEAR)
-    px = _srgb_to_linear(np.asarray(small.convert("RGB")))  # h, w, 3
-    h, w = px.shape[:2]
-    cos_x = np.cos(np.pi * np.arange(x)[:, None] * np.arange(w)[None, :] / w).astype(np.float32)
-    cos_y = np.cos(np.pi * np.arange(y)[:, None] * np.arange(h)[None, :] / h).astype(np.float32)
-    # factors[j, i, c] = sum_yx cos_y[j, y] * cos_x[i, x] * px[y, x, c] * norm / (w*h)
-    factors = np.einsum("jy,ix,yxc->jic", cos_y, cos_x, px, dtype=np.float64)
-    norm = np.full((y, x, 1), 2.0)
-    norm[0, 0, 0] = 1.0
-    factors = (factors * norm / (w * h)).astype(np.float32).reshape(-1, 3)
-    dc, ac = factors[0], factors[1:]
-    out = _base83((x - 1) + (y - 1) * 9, 1)
-    if len(ac):
-        actual = float(np.abs(ac).max())
-        quant_max = int(max(0.0, min(82.0, np.floor(actual * 166 - 0.5))))
-        maximum = (quant_max + 1) / 166
-        out += _base83(quant_max, 1)
-    else:
-        maximum = 1.0
-        out += _base83(0, 1)
-    out += _base83((_linear_to_srgb(dc[0]) << 16) + (_linear_to_srgb(dc[1]) << 8) + _linear_to_srgb(dc[2]), 4)
-    for r, g, b in ac:
-        q = [
-            int(max(0.0, min(18.0, np.floor(np.copysign(abs(float(c) / maximum) ** 0.5, c) * 9 + 9.5))))
-            for c in (r, g, b)
-        ]
-        out += _base83(q[0] * 361 + q[1] * 19 + q[2], 2)
-    return out
+    return blurhash.encode(np.asarray(small.convert("RGB")), components_x=x, components_y=y)
 
 
 def _nearest(palette: dict[tuple[int, ...], int], color: tuple[int, ...]) -> tuple[int, ...]:

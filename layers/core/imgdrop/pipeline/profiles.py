@@ -29,7 +29,6 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -126,16 +125,15 @@ def parse_profiles(doc: dict[str, Any]) -> dict[str, Profile]:
 
 @lru_cache(maxsize=8)
 def _load(path: str) -> dict[str, Profile]:
-    if path:
-        text = Path(path).read_text(encoding="utf-8")
-    else:
-        text = resources.files("imgdrop").joinpath("profiles.json").read_text(encoding="utf-8")
-    return parse_profiles(json.loads(text))
+    return parse_profiles(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 def load_profiles(path: str | Path | None = None) -> dict[str, Profile]:
-    """The profiles of a JSON file (the built-in ``imgdrop/profiles.json`` when path is empty).
+    """The profiles of a JSON file; without a path, the deployment's (``IMGDROP_PROFILES_FILE``,
+    else the built-in ``imgdrop/profiles.json``), as ``imgdrop.profiles`` finds it.
 
     Cached per path; raises ValueError for an invalid file.
     """
-    return _load(str(path) if path else "")
+    from imgdrop.profiles import profiles_file
+
+    return _load(str(path or profiles_file()))

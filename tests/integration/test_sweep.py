@@ -1,0 +1,158 @@
+"""The scheduled sweep through functions/sweep/app.py and events/sweep_schedule.json.
+
+Time moves with a monkeypatched clock in imgdrop.sweep; moto applies no DynamoDB TTL, so
+everything shown here happens without it — as the sweep must not count on TTL timing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from lambdas import Functions, china_jpeg, sample, upload
+
+import imgdrop.sweep
+from imgdrop.ids import new_id, utc_now
+from imgdrop.settings import get_settings
+
+
+@pytest.fixture
+def functions(aws):
+    return Functions(aws)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Move the sweep's clock: clock(seconds) → the sweep runs that many seconds from now."""
+
+    def move(seconds: float) -> None:
+        moment = utc_now() + timedelta(seconds=seconds)
+        monkeypatch.setattr(imgdrop.sweep, "utc_now", lambda: moment)
+
+    return move
+
+
+def sweep(functions) -> dict[str, list[str]]:
+    return functions.invoke("SweepFunction", sample("sweep_schedule.json"))
+
+
+def window() -> int:
+    return get_settings().upload_expiry_seconds
+
+
+GRACE = imgdrop.sweep.PROCESSING_GRACE.total_seconds()
+
+
+def presign(functions) -> str:
+    item = {"filename": "never.jpg", "content_type": "image/jpeg", "size": 1234}
+    status, body = functions.api("POST", "/v1/uploads", "/v1/uploads", {"items": [item]})
+    assert status == 200
+    return body["items"][0]["id"]
+
+
+def raw_item(aws, image_id: str) -> dict:
+    return aws.dynamodb.get_item(TableName=aws.table_name,
+                                 Key={"pk": {"S": "T#acme"}, "sk": {"S": f"IMG#{image_id}"}})["Item"]
+
+
+def keys(aws, prefix: str) -> set[str]:
+    listing = aws.s3.list_objects_v2(Bucket=aws.bucket_name, Prefix=prefix)
+    return {obj["Key"] for obj in listing.get("Contents", [])}
+
+
+def test_an_upload_that_never_arrived_expires_after_the_presign_window(functions, aws, clock):
+    image_id = presign(functions)
+    # a pending record carries no TTL: DynamoDB cannot remove it before the sweep settles it
+    assert "ttl" not in raw_item(aws, image_id)
+
+    clock(window() - 60)
+    assert sweep(functions)["expired"] == []
+    assert functions.image(image_id)[1]["status"] == "pending"
+
+    clock(window() + 60)
+    assert sweep(functions)["expired"] == [image_id]
+    status, image = functions.image(image_id)
+    assert (status, image["status"], image["errors"][0]["code"]) == (200, "expired", "upload_expired")
+    item = raw_item(aws, image_id)
+    assert "gsi2pk" not in item  # out of the pending index: the next sweep does not see it again
+    assert int(item["ttl"]["N"]) > (utc_now() + timedelta(days=6)).timestamp()  # removed later, by TTL or not
+
+    assert sweep(functions)["expired"] == []
+    assert functions.image(image_id)[1]["status"] == "expired"
+
+
+def test_a_late_arrival_after_expiry_is_not_processed(functions, aws, clock):
+    image_id = presign(functions)
+    clock(window() + 60)
+    sweep(functions)
+    key = f"uploads/acme/{image_id}"
+    aws.s3.put_object(Bucket=aws.bucket_name, Key=key, Body=b"late bytes")  # S3 itself refuses this (policy expiry)
+    processed = functions.process(key, 10)
+    assert processed["outcomes"][0]["outcome"] == "skipped"
+    assert functions.image(image_id)[1]["status"] == "expired"
+
+
+def test_an_upload_object_without_a_record_is_removed_only_once_older_than_the_window(functions, aws, clock):
+    orphan = f"uploads/acme/{new_id()}"
+    malformed = "uploads/acme/not/an/upload"
+    aws.s3.put_object(Bucket=aws.bucket_name, Key=orphan, Body=b"who sent this")
+    aws.s3.put_object(Bucket=aws.bucket_name, Key=malformed, Body=b"x")
+    data = china_jpeg()
+    kept_id, kept_key = upload(functions, data)  # has a record: never an orphan
+    functions.process_and_finalize(kept_key, len(data))
+    variant = next(iter(keys(aws, f"images/acme/{kept_id}/")))
+
+    assert sweep(functions)["orphans_removed"] == []  # fresh: maybe a presigned POST racing its record
+    clock(window() + GRACE - 60)
+    assert sweep(functions)["orphans_removed"] == []
+    assert {orphan, malformed} <= keys(aws, "uploads/")
+
+    clock(window() + GRACE + 60)
+    report = sweep(functions)
+    assert sorted(report["orphans_removed"]) == sorted([orphan, malformed])
+    assert keys(aws, "uploads/") == {kept_key}
+    assert variant in keys(aws, "images/")  # the sweep only ever looks under uploads/
+    assert functions.image(kept_id)[1]["status"] == "ready"
+
+
+def test_an_image_that_arrived_but_never_settled_is_failed_after_the_grace_period(functions, aws, clock):
+    data = china_jpeg()
+    image_id, key = upload(functions, data)  # the bytes arrived; the S3 event was lost
+
+    clock(window() + 60)
+    report = sweep(functions)
+    assert report["expired"] == [] and report["failed"] == []  # arrived: not expired
+    assert functions.image(image_id)[1]["status"] == "pending"
+
+    clock(window() + GRACE + 60)
+    assert sweep(functions)["failed"] == [image_id]
+    status, image = functions.image(image_id)
+    assert (image["status"], image["processing_error"]) == ("failed", "processing_error")
+    assert "no outcome" in image["errors"][0]["title"]
+    assert sweep(functions)["failed"] == []
+
+
+def test_a_stuck_processing_image_with_partial_variants_is_failed_and_cleaned(functions, aws, clock):
+    """A process run died mid-variants and its retries and OnFailure record were lost too."""
+    data = china_jpeg()
+    image_id, key = upload(functions, data)
+    from imgdrop.db import ImageRecord, Repository
+
+    record = Repository().get_image("acme", image_id)
+    Repository().update_image(record, [ImageRecord.status.set("processing")])
+    aws.s3.put_object(Bucket=aws.bucket_name, Key=f"images/acme/{image_id}/large.jpg", Body=b"half")
+
+    clock(window() + GRACE + 60)
+    assert sweep(functions)["failed"] == [image_id]
+    assert functions.image(image_id)[1]["status"] == "failed"
+    assert keys(aws, f"images/acme/{image_id}/") == set()
+
+
+def test_settled_images_are_never_touched_by_the_sweep(functions, aws, clock):
+    data = china_jpeg()
+    image_id, key = upload(functions, data)
+    functions.process_and_finalize(key, len(data))
+    before = functions.image(image_id)[1]
+    clock(30 * 24 * 3600)
+    assert sweep(functions) == {"expired": [], "failed": [], "orphans_removed": []}
+    assert functions.image(image_id)[1]["updated_at"] == before["updated_at"]
