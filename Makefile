@@ -9,6 +9,7 @@ PYTHON313 ?= $(shell for p in $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.
 	$$(command -v python3.13); do "$$p" -c '' 2>/dev/null && echo "$$p" && break; done)
 VENV := .venv
 TOOLS := .venv-tools
+CHECKOV := .venv-checkov
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TOOLS_STAMP := $(TOOLS)/.installed
@@ -39,6 +40,11 @@ $(TOOLS_STAMP): requirements-tools.txt
 	touch $@
 
 tools: $(TOOLS_STAMP)
+
+$(CHECKOV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV)/bin/python || $(PYTHON313) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
 
 web: $(STAMP)
 	bash web/build.sh
@@ -74,19 +80,22 @@ integration: $(STAMP)
 e2e: $(STAMP) web browser
 	$(PY) -m pytest tests/e2e -q
 
-lint: $(STAMP)
-	$(PY) -m ruff check layers functions infra cli tests bench
+lint: $(STAMP) $(TOOLS_STAMP) $(CHECKOV)/.installed
+	$(PY) -m ruff check layers functions infra cli
 	$(PY) -m mypy layers/core/imgdrop
+	$(TOOLS)/bin/bandit -r layers functions infra cli -q
+	$(CHECKOV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download
 
-test: $(STAMP) validate build web browser
-	$(PY) -m pytest tests -q -n $(PYTEST_WORKERS) --dist loadgroup
+test: $(STAMP) validate lint build web browser
+	$(PY) -m pytest tests -q -n $(PYTEST_WORKERS)
 
 bench: $(STAMP)
 	$(PY) bench/bench_pipeline.py
 	$(PY) bench/bench_dedupe.py
+	$(PY) bench/bench_load.py
 
 fuzz: $(STAMP)
 	$(PY) -m pytest tests/e2e -q -m fuzz --fuzz-long
 
 clean:
-	rm -rf .aws-sam $(VENV) $(TOOLS) web/examples/node_modules
+	rm -rf .aws-sam $(VENV) $(TOOLS) $(CHECKOV) web/examples/uppy-src/node_modules

@@ -18,3 +18,8 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "imgdrop")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "imgdrop")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fuzz-long", action="store_true", default=False,
+                     help="fuzz the API with many examples per operation (make fuzz)")

@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 import requests
-from api_client import Api, jpeg
 from fuzz_plugin import fuzz_examples
 from PIL import Image
+
+from api_client import Api, jpeg
 
 pytestmark = [pytest.mark.fuzz]
 

@@ -92,7 +92,8 @@ def test_patch_changes_descriptive_fields_tags_and_slug_with_field_errors(functi
 def test_delete_removes_record_original_variants_and_frees_the_hash(functions, aws):
     data = china_jpeg()
     image_id = ready_image(functions, data)
-    assert aws.s3.list_objects_v2(Bucket=aws.bucket_name, Prefix=f"images/acme/{image_id}/")["KeyCount"] == 4
+    # four variants and the verified original
+    assert aws.s3.list_objects_v2(Bucket=aws.bucket_name, Prefix=f"images/acme/{image_id}/")["KeyCount"] == 5
 
     status, _ = functions.api(
         "DELETE", f"/v1/images/{image_id}", "/v1/images/{id}", path_params={"id": image_id}

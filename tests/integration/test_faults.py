@@ -20,13 +20,14 @@ import botocore.endpoint
 import botocore.retries.bucket
 import pytest
 from botocore.awsrequest import AWSResponse
-from lambdas import Functions, china_jpeg, sample, upload
 
 from imgdrop.db import ImageRecord, Repository
 from imgdrop.errors import StorageError
 from imgdrop.ids import utc_now
 from imgdrop.storage import ObjectStore
 from imgdrop_local.lambda_runtime import LambdaRuntime
+
+from lambdas import Functions, china_jpeg, sample, upload
 
 VARIANTS = {"large", "medium", "small", "thumb"}
 PROCESS_ATTEMPTS = 3  # template.yaml: MaximumRetryAttempts 2
@@ -101,9 +102,14 @@ def s3_event(aws, key: str, size: int) -> dict[str, Any]:
     return event
 
 
-def stored_variants(aws, image_id: str) -> set[str]:
+def stored_objects(aws, image_id: str) -> set[str]:
     listing = aws.s3.list_objects_v2(Bucket=aws.bucket_name, Prefix=f"images/acme/{image_id}/")
     return {obj["Key"].rsplit("/", 1)[-1].split(".")[0] for obj in listing.get("Contents", [])}
+
+
+def stored_variants(aws, image_id: str) -> set[str]:
+    """The variants stored under images/; the verified original is kept there too, once ready."""
+    return stored_objects(aws, image_id) - {"original"}
 
 
 def failed_events(aws) -> list[dict[str, Any]]:
@@ -119,11 +125,11 @@ def assert_settled_cleanly(functions, aws, image_id: str) -> dict[str, Any]:
     assert image["status"] in {"ready", "failed"}, image["status"]
     if image["status"] == "ready":
         assert set(image["variants"]) == VARIANTS
-        assert stored_variants(aws, image_id) == VARIANTS
+        assert stored_objects(aws, image_id) == VARIANTS | {"original"}
     else:
         assert image["processing_error"] == "processing_error"
         assert image["variants"] == {}
-        assert stored_variants(aws, image_id) == set()
+        assert stored_objects(aws, image_id) == set()
     return image
 
 
@@ -215,7 +221,8 @@ def test_a_finalize_crash_past_its_retries_is_settled_by_the_sweep(functions, aw
 
     image = assert_settled_cleanly(functions, aws, image_id)
     assert image["status"] == "ready"  # every variant was stored and recorded: nothing is lost
-    assert image_id in report["failed"]  # the sweep reports what it settled from its fallback path
+    # the report lists whatever its fallback settled under "failed", even a recovered ready image
+    assert image_id in report["failed"]
 
 
 def aws_upload_window(functions) -> int:
@@ -350,3 +357,20 @@ def test_dynamodb_throttling_is_retried_by_pynamodb(aws, functions, monkeypatch)
     with pytest.raises(StorageError):
         Repository().update_image(record, [ImageRecord.attempts.add(1)])
     assert calls["n"] == 4
+
+
+# ------------------------------------------------------------------ what a failed image leaves behind
+
+
+def test_the_same_bytes_after_a_crashed_attempt_are_processed_afresh(functions, aws, runtime, monkeypatch):
+    data = china_jpeg()
+    failed_id, key = upload(functions, data)
+    crash = Injection(monkeypatch, *STAGES["mid_variants"], times=None)
+    runtime.run_async("ProcessFunction", s3_event(aws, key, len(data)))
+    assert functions.image(failed_id)[1]["status"] == "failed"
+    crash.stop()
+
+    again_id, again_key = upload(functions, data)
+    functions.process_and_finalize(again_key, len(data))
+    again = functions.image(again_id)[1]
+    assert (again["status"], again["duplicate_of"]) == ("ready", None)

@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from lambdas import Functions, china_jpeg, sample, upload
 
 import imgdrop.sweep
 from imgdrop.ids import new_id, utc_now
 from imgdrop.settings import get_settings
+
+from lambdas import Functions, china_jpeg, sample, upload
 
 
 @pytest.fixture

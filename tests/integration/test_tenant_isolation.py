@@ -23,11 +23,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from imgdrop_local.http_api import HttpApi
-from imgdrop_local.lambda_runtime import LambdaRuntime
-from lambdas import Functions, china_jpeg, sample_photo
 
 from imgdrop.auth import issue_token
+from imgdrop_local.http_api import HttpApi
+from imgdrop_local.lambda_runtime import LambdaRuntime
+
+from lambdas import Functions, china_jpeg, sample_photo
 
 API_FUNCTION = "ApiFunction"
 MISSING_ID = "01NOSUCHTHING000000000000A"

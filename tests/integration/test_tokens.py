@@ -21,11 +21,11 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from imgdrop.auth import TokenVerifier
 from imgdrop_local.http_api import HttpApi
 from imgdrop_local.lambda_runtime import LambdaRuntime, load_handler
 from imgdrop_local.template import load
-
-from imgdrop.auth import TokenVerifier
 
 ISSUER = "https://idp.example.test/pool-1"
 AUDIENCE = "imgdrop-api"

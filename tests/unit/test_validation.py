@@ -94,6 +94,7 @@ def test_filenames_lose_paths_and_control_characters():
     assert safe_filename("a\x00b\nc.jpg") == "abc.jpg"
     assert safe_filename("...") == "upload"
     assert len(safe_filename("é" * 300)) == 255
+    assert safe_filename("é" * 300 + ".jpeg") == "é" * 250 + ".jpeg"
 
 
 def test_slugify_limits_to_thirty_characters_of_a_to_z_digits_and_hyphens():

@@ -90,7 +90,12 @@ def apply_environment(stack: Stack, extra: dict[str, str] | None = None) -> dict
 
 
 class LambdaRuntime:
-    """Loads handlers lazily, once each, and invokes them as Lambda would."""
+    """Loads handlers lazily and invokes them as Lambda would.
+
+    Like Lambda, one loaded copy of a function (an "execution environment") serves one request
+    at a time: module state such as the event handler's current event is never shared by two
+    concurrent requests. A function gets another copy when all of its copies are busy.
+    """
 
     def __init__(
         self,
@@ -105,7 +110,9 @@ class LambdaRuntime:
         self.retry_delays = tuple(retry_delays) or (0.0,)
         self._sqs = sqs_client
         self._queue_urls: dict[str, str] = {}
-        self._handlers: dict[str, Callable[..., Any]] = dict(handlers or {})
+        self._injected: dict[str, Callable[..., Any]] = dict(handlers or {})
+        self._idle: dict[str, list[Callable[..., Any]]] = {}
+        self._loaded: dict[str, int] = {}
         self._load_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lambda-async")
         self._inflight: set[Future[Any]] = set()
@@ -115,17 +122,29 @@ class LambdaRuntime:
     # ------------------------------------------------------------ loading
 
     def handler(self, logical_id: str) -> Callable[..., Any]:
+        """An idle copy of the function (loaded now if none is idle); give it back with release()."""
+        if logical_id in self._injected:
+            return self._injected[logical_id]
         with self._load_lock:
-            if logical_id not in self._handlers:
-                self._handlers[logical_id] = load_handler(self.stack.function(logical_id))
-            return self._handlers[logical_id]
+            idle = self._idle.setdefault(logical_id, [])
+            if idle:
+                return idle.pop()
+            copy_number = self._loaded.get(logical_id, 0)
+            handler = load_handler(self.stack.function(logical_id), copy_number)
+            self._loaded[logical_id] = copy_number + 1
+            return handler
+
+    def release(self, logical_id: str, handler: Callable[..., Any]) -> None:
+        if logical_id not in self._injected:
+            with self._load_lock:
+                self._idle.setdefault(logical_id, []).append(handler)
 
     def preload(self) -> list[str]:
         """Import every handler now, so a broken import shows at start-up; answers the failures."""
         failed = []
         for logical_id in self.stack.functions:
             try:
-                self.handler(logical_id)
+                self.release(logical_id, self.handler(logical_id))
             except Exception as exc:  # noqa: BLE001 - reported, then raised again on invoke
                 log.warning("cannot load %s: %s: %s", logical_id, type(exc).__name__, exc)
                 failed.append(logical_id)
@@ -147,6 +166,7 @@ class LambdaRuntime:
         fn = self.stack.function(logical_id)
         context = self.context(fn, request_id)
         started = time.monotonic()
+        handler = None
         try:
             handler = self.handler(logical_id)
             result = _json_roundtrip(handler(_json_roundtrip(event), context))
@@ -157,6 +177,9 @@ class LambdaRuntime:
                         (time.monotonic() - started) * 1000, payload["errorType"], payload["errorMessage"])
             self.invocations.append((logical_id, "error"))
             raise FunctionError(payload) from exc
+        finally:
+            if handler is not None:
+                self.release(logical_id, handler)
         elapsed = time.monotonic() - started
         if elapsed > fn.timeout_s:
             log.warning("%s took %.1f s, over its %d s timeout", fn.logical_id, elapsed, fn.timeout_s)
@@ -264,14 +287,14 @@ class LambdaRuntime:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def load_handler(fn: Function) -> Callable[..., Any]:
+def load_handler(fn: Function, copy_number: int = 0) -> Callable[..., Any]:
     """Import functions/<name>/app.py under a unique module name, with the layers on sys.path
     as /opt/python would be. The function folders stay off sys.path: five of them share one
     process here, and each holds only its thin app.py."""
     for path in LAYER_PATHS:
         if str(path) not in sys.path:
             sys.path.append(str(path))
-    module_name = f"imgdrop_local_fn_{fn.logical_id}"
+    module_name = f"imgdrop_local_fn_{fn.logical_id}_{copy_number}"
     spec = importlib.util.spec_from_file_location(module_name, fn.module_path)
     if spec is None or spec.loader is None:
         raise ImportError(f"{fn.module_path}: cannot load {fn.logical_id}")

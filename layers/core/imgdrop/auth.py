@@ -132,7 +132,7 @@ class TokenVerifier:
         return _principal_from_claims(claims)
 
     def _decode(self, token: str, alg: str | None) -> dict[str, Any]:
-        options = {"require": ["exp", "sub"]}
+        options: jwt.types.Options = {"require": ["exp", "sub"]}
         try:
             # The algorithm is pinned per key kind; `none` and algorithm confusion never pass.
             if alg == "HS256" and self._secret:
@@ -148,7 +148,7 @@ class TokenVerifier:
                     issuer=self._issuer,
                     audience=self._audience or None,
                     leeway=CLOCK_LEEWAY_SECONDS,
-                    options={**options, "verify_aud": bool(self._audience)},
+                    options={**options, "verify_aud": bool(self._audience)},  # type: ignore[typeddict-item]
                 )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("token_expired", "The token has expired.") from exc

@@ -19,11 +19,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from pynamodb.attributes import (
+    Attribute,
     ListAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
 )
+from pynamodb.constants import STRING
 from pynamodb.exceptions import DoesNotExist, PutError, PynamoDBException, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -34,8 +36,10 @@ PENDING_SHARDS = 8
 SETTLED = frozenset({"ready", "duplicate", "failed", "expired"})
 
 
-class JSONText(UnicodeAttribute):
+class JSONText(Attribute[Any]):
     """Free-form JSON stored as a string: never queried, so no need for a Map's type rules."""
+
+    attr_type = STRING
 
     def serialize(self, value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), default=str)
@@ -85,13 +89,13 @@ class ImageRecord(_Base):
     status = UnicodeAttribute()
     filename = UnicodeAttribute(null=True)
     content_type = UnicodeAttribute()
-    declared_bytes = NumberAttribute()
+    declared_bytes: int = NumberAttribute()  # type: ignore[assignment]
     profile = UnicodeAttribute()
     purpose = UnicodeAttribute(null=True)
     album_id = UnicodeAttribute(null=True)
     parent_id = UnicodeAttribute(null=True)
     slug = UnicodeAttribute(null=True)
-    tag_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    tag_ids: ListAttribute[str] = ListAttribute(of=UnicodeAttribute, default=list)  # type: ignore[arg-type]
     # descriptive fields from the seeds (title, description, rating, privacy, license, ...)
     fields = JSONText(default=dict)
     # what processing found: format, width, height, sha256, phash, exif, gps, colors, ...
@@ -253,6 +257,23 @@ class Repository:
             return None
         except PynamoDBException as exc:
             raise StorageError("The claim could not be read.") from exc
+
+    def take_over_claim(self, tenant: str, kind: str, value: str, from_id: str, to_id: str, now: str) -> bool:
+        """Move a claim from one image to another, only if from_id still holds it."""
+        record = ClaimRecord(tenant_pk(tenant), f"{kind}#{value}", image_id=to_id, created_at=now)
+        try:
+            record.save(condition=ClaimRecord.image_id == from_id)
+        except PutError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise StorageError("The claim could not be taken over.") from exc
+        return True
+
+    def set_claim(self, tenant: str, kind: str, value: str, image_id: str, now: str) -> None:
+        try:
+            ClaimRecord(tenant_pk(tenant), f"{kind}#{value}", image_id=image_id, created_at=now).save()
+        except PynamoDBException as exc:
+            raise StorageError("The claim could not be written.") from exc
 
     def release_claim(self, tenant: str, kind: str, value: str, image_id: str) -> None:
         try:

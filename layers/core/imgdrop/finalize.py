@@ -19,7 +19,7 @@ from imgdrop.ids import now_iso
 from imgdrop.images import present_image
 from imgdrop.observability import logger, metrics
 from imgdrop.services import Services
-from imgdrop.storage import parse_upload_key
+from imgdrop.storage import parse_upload_key, variant_prefix
 from imgdrop.tags import resolve_tags
 
 DETAIL_TYPES = {"ready": "Image Ready", "failed": "Image Failed", "duplicate": "Image Duplicate"}
@@ -85,7 +85,7 @@ def settle_failure(key: str, error: dict[str, Any], services: Services, events: 
         return _settle(tenant, image_id, "ready", services, events)
     # A crash between two variant writes leaves some behind that no record names: remove them
     # before failing the image (and before settling, so a crash here is retried, not forgotten).
-    drop_variants(tenant, image_id, services)
+    services.objects.delete_prefix(variant_prefix(tenant, image_id))
     message = str(error.get("errorMessage") or error.get("errorType") or "processing failed")[:300]
     return _settle(
         tenant,
@@ -95,13 +95,6 @@ def settle_failure(key: str, error: dict[str, Any], services: Services, events: 
         events,
         errors=[{"code": "processing_error", "title": f"Processing failed after retries: {message}"}],
     )
-
-
-def drop_variants(tenant: str, image_id: str, services: Services) -> None:
-    """Delete every object under images/{tenant}/{image_id}/ (the variants of one image)."""
-    keys = [key for key, _ in services.objects.list_keys(f"images/{tenant}/{image_id}/")]
-    if keys:
-        services.objects.delete(keys)
 
 
 def _settle(

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from imgdrop.auth import Principal
+from imgdrop.content import CLAIM, existing_image
 from imgdrop.db import (
     SETTLED,
     ImageRecord,
@@ -23,7 +24,7 @@ from imgdrop.errors import Conflict, Forbidden, ImgdropError, NotFound, Validati
 from imgdrop.ids import iso, new_id, now_iso, utc_now
 from imgdrop.profiles import profile_for
 from imgdrop.services import Services
-from imgdrop.storage import upload_key
+from imgdrop.storage import upload_key, variant_prefix
 from imgdrop.tags import resolve_labels
 from imgdrop.validation import (
     DESCRIPTIVE_FIELDS,
@@ -139,7 +140,7 @@ def _create_upload(principal: Principal, raw: Any, pointer: str, services: Servi
     spec = _checked_spec(principal, raw, pointer, services, max_bytes=services.settings.max_upload_bytes)
     assert spec.content_type is not None and spec.size is not None  # noqa: S101 - validated above  # nosec B101
     if spec.sha256:
-        existing = services.repo.claim_owner(principal.tenant, "SHA", spec.sha256)
+        existing = existing_image(services.repo, principal.tenant, spec.sha256)
         if existing:
             error = Conflict("image_already_exists", "This image was uploaded before.", f"{pointer}/sha256")
             return {"id": existing, "status": "duplicate", "error": error.as_dict()}
@@ -253,7 +254,7 @@ def create_direct_upload(
         raise ValidationFailed([ImgdropError("file_blank", "File is required.", 400, f"{pointer}/file")])
     spec = _checked_spec(principal, item, pointer, services, max_bytes=limit)
     # The bytes are here already: an exact repeat is answered now, and nothing is stored.
-    existing = services.repo.claim_owner(principal.tenant, "SHA", hashlib.sha256(data).hexdigest())
+    existing = existing_image(services.repo, principal.tenant, hashlib.sha256(data).hexdigest())
     if existing:
         error = Conflict("image_already_exists", "This image was uploaded before.", f"{pointer}/file")
         return {
@@ -406,11 +407,11 @@ def delete_image(principal: Principal, image_id: str, services: Services) -> Non
     """Remove the record, the uploaded original, the variants and every claim the image holds."""
     principal.require("images:write")
     record = get_image(principal, image_id, services)
-    keys = [record.upload_key] + [spec["key"] for spec in (record.variants or {}).values()]
-    services.objects.delete(keys)
+    services.objects.delete([record.upload_key])
+    services.objects.delete_prefix(variant_prefix(principal.tenant, record.id))
     result = record.result or {}
     if result.get("sha256"):
-        services.repo.release_claim(principal.tenant, "SHA", result["sha256"], record.id)
+        services.repo.release_claim(principal.tenant, CLAIM, result["sha256"], record.id)
     if record.slug:
         services.repo.release_claim(principal.tenant, "SLUG", record.slug, record.id)
     if result.get("phash") and record.status == "ready":

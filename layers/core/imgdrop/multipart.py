@@ -42,7 +42,8 @@ def parse_form(content_type: str, body: bytes) -> Form:
         name = part.get_param("name", header="content-disposition")
         if not name:
             continue
-        payload = part.get_payload(decode=True) or b""
+        decoded = part.get_payload(decode=True)
+        payload = decoded if isinstance(decoded, bytes) else b""
         filename = part.get_filename()
         if filename is not None:
             form.files.append(FilePart(str(name), filename, part.get_content_type(), payload))

@@ -10,12 +10,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from imgdrop.db import SETTLED, ClaimRecord, ImageRecord, tenant_pk
+from imgdrop.content import claim_content, point_claim_at
+from imgdrop.db import SETTLED, ImageRecord
 from imgdrop.errors import ImageRejected
 from imgdrop.ids import now_iso
 from imgdrop.observability import logger
 from imgdrop.services import Services
 from imgdrop.storage import parse_upload_key, variant_prefix
+
+IMMUTABLE = "private, max-age=31536000, immutable"
+ORIGINAL_EXTENSIONS = {"jpeg": "jpg", "tiff": "tif"}
 
 
 @dataclass
@@ -47,15 +51,21 @@ def process_upload(key: str, services: Services) -> Outcome:
             "skipped", tenant, image_id, error={"code": "orphan_upload", "title": "No image record."}
         )
     if record.status in SETTLED:
+        if record.status in {"ready", "duplicate"}:
+            # The verified bytes live under images/ now: anything here was sent after settling.
+            services.objects.delete([key])
         return Outcome("skipped", tenant, image_id)
-    services.repo.update_image(
+    started = services.repo.update_image(
         record,
         [
             ImageRecord.status.set("processing"),
             ImageRecord.attempts.add(1),
             ImageRecord.updated_at.set(now_iso()),
         ],
+        condition=ImageRecord.status.is_in("pending", "processing"),
     )
+    if not started:  # settled meanwhile (the sweep): nothing left to do
+        return Outcome("skipped", tenant, image_id)
     try:
         return _render_and_store(record, services)
     except ImageRejected as exc:
@@ -78,7 +88,7 @@ def _render_and_store(record: ImageRecord, services: Services) -> Outcome:
     tenant, image_id = record.tenant, record.id
     now = now_iso()
 
-    canonical = services.repo.claim(tenant, "SHA", rendition.sha256, image_id, now)
+    canonical = claim_content(services.repo, tenant, rendition.sha256, image_id, now)
     if canonical != image_id:
         services.objects.delete([record.upload_key])
         return _duplicate(record, rendition, canonical, services)
@@ -98,16 +108,15 @@ def _render_and_store(record: ImageRecord, services: Services) -> Outcome:
     if verdict.duplicate_of:
         nearest = verdict.duplicate_of
         # The sha claim must name the canonical image, never this duplicate.
-        ClaimRecord(tenant_pk(tenant), f"SHA#{rendition.sha256}", image_id=nearest, created_at=now).save()
+        point_claim_at(services.repo, tenant, rendition.sha256, nearest, now)
         services.objects.delete([record.upload_key])
         return _duplicate(record, rendition, nearest, services)
 
+    prefix = variant_prefix(tenant, image_id)
     variants = {}
     for name, variant in rendition.variants.items():
-        key = variant_prefix(tenant, image_id) + variant.filename
-        services.objects.write(
-            key, variant.data, content_type=variant.mime, cache_control="private, max-age=31536000, immutable"
-        )
+        key = prefix + variant.filename
+        services.objects.write(key, variant.data, content_type=variant.mime, cache_control=IMMUTABLE)
         variants[name] = {
             "key": key,
             "width": variant.width,
@@ -115,15 +124,18 @@ def _render_and_store(record: ImageRecord, services: Services) -> Outcome:
             "bytes": len(variant.data),
             "format": variant.format,
         }
+    # The bytes that were verified, kept where no presigned POST can replace them.
+    original_key = f"{prefix}original.{ORIGINAL_EXTENSIONS.get(rendition.format, rendition.format)}"
+    services.objects.write(original_key, data, content_type=rendition.mime, cache_control=IMMUTABLE)
     similar = [{"id": other, "distance": distance} for other, distance in near]
-    services.repo.update_image(
+    stored = services.repo.update_image(
         record,
         [
             ImageRecord.result.set(_result_of(rendition)),
             ImageRecord.variants.set(variants),
             ImageRecord.original.set(
                 {
-                    "key": record.upload_key,
+                    "key": original_key,
                     "width": rendition.width,
                     "height": rendition.height,
                     "bytes": len(data),
@@ -133,7 +145,13 @@ def _render_and_store(record: ImageRecord, services: Services) -> Outcome:
             ImageRecord.similar.set(similar),
             ImageRecord.updated_at.set(now_iso()),
         ],
+        condition=ImageRecord.status == "processing",
     )
+    if not stored:
+        # Settled while we worked (the sweep failed it): leave nothing behind it.
+        services.objects.delete_prefix(prefix)
+        return Outcome("skipped", tenant, image_id)
+    services.objects.delete([record.upload_key])
     services.index.add(tenant, image_id, rendition.phash)
     return Outcome("rendered", tenant, image_id, similar=similar)
 

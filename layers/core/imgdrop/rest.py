@@ -117,8 +117,9 @@ def build_resolver() -> APIGatewayHttpResolver:
 
     @app.exception_handler(UnicodeDecodeError)
     def _body_not_text(exc: UnicodeDecodeError) -> Response:
-        # powertools decodes a JSON body as UTF-8 before validation; bytes that are not UTF-8 would be a 500
-        return error_response([ImgdropError("body_invalid", "The body must be a JSON object in UTF-8.", 400, "")])
+        # powertools decodes a JSON body as UTF-8 before validating it: other bytes would be a 500
+        error = ImgdropError("body_invalid", "The body must be a JSON object in UTF-8.", 400, "")
+        return error_response([error])
 
     @app.not_found
     def _no_route(exc: NotFoundError) -> Response:

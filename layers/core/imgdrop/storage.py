@@ -127,11 +127,19 @@ class ObjectStore:
         for start in range(0, len(keys), 1000):
             chunk = keys[start : start + 1000]
             try:
-                self._client.delete_objects(
+                response = self._client.delete_objects(
                     Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True}
                 )
             except (BotoCoreError, ClientError) as exc:
                 raise StorageError("Objects could not be deleted.") from exc
+            # DeleteObjects answers 200 and lists per-key failures (e.g. access denied) separately.
+            if response.get("Errors"):
+                raise StorageError(f"{len(response['Errors'])} objects could not be deleted.")
+
+    def delete_prefix(self, prefix: str) -> None:
+        keys = [key for key, _ in self.list_keys(prefix)]
+        if keys:
+            self.delete(keys)
 
     def list_keys(self, prefix: str) -> list[tuple[str, Any]]:
         try:

@@ -36,7 +36,7 @@ def create_tag(principal: Principal, body: Any, services: Services) -> TagRecord
                 "category_invalid", "Category must be a string of at most 64 characters.", 400, "/category"
             )
         )
-    if errors:
+    if errors or not isinstance(label, str):
         raise ValidationFailed(errors)
     return _new_tag(principal.tenant, label.strip(), category, services)
 

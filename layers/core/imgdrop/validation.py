@@ -142,8 +142,6 @@ def _upload_fields(raw: dict[str, Any], spec: ItemSpec, errors: _Collector, max_
             errors.add("filename", "filename_invalid", "Filename must be a string.")
         else:
             spec.filename = safe_filename(filename)
-            if len(filename) > 255:
-                errors.add("filename", "filename_too_long", "Filename cannot be more than 255 characters.")
 
     content_type = raw.get("content_type")
     if content_type in (None, ""):
@@ -387,12 +385,18 @@ def _is_http_url(value: str) -> bool:
     return parsed.scheme in {"http", "https"} and bool(parsed.netloc)
 
 
-def safe_filename(name: str) -> str:
-    """The last path component, without control characters, at most 255 characters."""
+def safe_filename(name: str, limit: int = 255) -> str:
+    """The last path component, without control characters, shortened to `limit` characters
+    keeping its extension: a long name is a client's habit, not an error worth refusing."""
     base = re.split(r"[\\/]", name)[-1]
     cleaned = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip()
     cleaned = cleaned.lstrip(".") or "upload"
-    return cleaned[:255]
+    if len(cleaned) <= limit:
+        return cleaned
+    stem, dot, ext = cleaned.rpartition(".")
+    if dot and 0 < len(ext) <= 10:
+        return stem[: limit - len(ext) - 1] + "." + ext
+    return cleaned[:limit]
 
 
 def slugify(text: str, limit: int = 30) -> str:
