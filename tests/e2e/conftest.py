@@ -116,3 +116,31 @@ def local_stack() -> Iterator[LocalStack]:
         finally:
             code = stack.stop()
             assert code == 0, f"the local stack exited with {code}:\n{stack.logs()[-4000:]}"
+
+
+CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium, as root, on a machine without outside network (no browser download here).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

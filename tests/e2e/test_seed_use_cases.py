@@ -8,8 +8,9 @@ import json
 
 import pytest
 import requests
-from api_client import Api, jpeg, sha256
 from PIL import Image
+
+from api_client import Api, jpeg, sha256
 
 
 @pytest.fixture
