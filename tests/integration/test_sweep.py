@@ -155,5 +155,5 @@ def test_settled_images_are_never_touched_by_the_sweep(functions, aws, clock):
     functions.process_and_finalize(key, len(data))
     before = functions.image(image_id)[1]
     clock(30 * 24 * 3600)
-    assert sweep(functions) == {"expired": [], "failed": [], "orphans_removed": []}
+    assert sweep(functions) == {"expired": [], "failed": [], "recovered": [], "orphans_removed": []}
     assert functions.image(image_id)[1]["updated_at"] == before["updated_at"]

@@ -24,6 +24,8 @@ PROCESSING_GRACE = timedelta(minutes=15)
 class SweepReport:
     expired: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    # arrived and fully rendered, only the outcome was lost: settled ready
+    recovered: list[str] = field(default_factory=list)
     orphans_removed: list[str] = field(default_factory=list)
 
 
@@ -48,11 +50,15 @@ def sweep(services: Services, events: EventPublisher) -> SweepReport:
                 condition=ImageRecord.status == "pending",
             ):
                 report.expired.append(record.id)
-        elif record.upload_expires_at < iso(now - PROCESSING_GRACE) and settle_failure(
-            record.upload_key, {"errorMessage": "no outcome within the processing window"}, services, events
-        ):
+        elif record.upload_expires_at < iso(now - PROCESSING_GRACE):
             # The file arrived but no outcome was ever settled (a lost event or a lost destination).
-            report.failed.append(record.id)
+            settled = settle_failure(
+                record.upload_key, {"errorMessage": "no outcome within the processing window"}, services, events
+            )
+            if settled == "ready":
+                report.recovered.append(record.id)
+            elif settled == "failed":
+                report.failed.append(record.id)
 
     window_start = now - timedelta(seconds=services.settings.upload_expiry_seconds) - PROCESSING_GRACE
     for key, modified in services.objects.list_keys("uploads/"):
