@@ -162,3 +162,11 @@ def test_unknown_profile_has_a_stable_code(china):
     with pytest.raises(ImgdropError) as err:
         render(china, "nope")
     assert err.value.code == "unknown_profile"
+
+
+def test_a_variant_unpacks_as_the_design_documents_it(china):
+    from imgdrop.pipeline import render
+
+    data, fmt, width, height = render(china, "avatar").variants["s"]
+    assert (fmt, width, height) == ("jpeg", 64, 64)
+    assert data[:2] == b"\xff\xd8"

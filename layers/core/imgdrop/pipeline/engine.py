@@ -7,6 +7,7 @@ import hashlib
 import io
 import warnings
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 from PIL import Image
@@ -71,6 +72,10 @@ class Variant:
         """``large.jpg`` for a primary, ``large.webp`` for the sibling named ``large.webp``."""
         suffix = f".{self.ext}"
         return self.name if self.name.endswith(suffix) else f"{self.name}{suffix}"
+
+    def __iter__(self) -> Iterator[Any]:
+        """Unpacks as design.md's ``(data, format, width, height)``."""
+        return iter((self.data, self.format, self.width, self.height))
 
 
 @dataclass
