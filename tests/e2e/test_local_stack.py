@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import requests
+from PIL import Image
 
 TIMEOUT = 10
 
@@ -75,6 +76,30 @@ def test_presigned_upload_is_processed_to_ready(local_stack):
     assert image["status"] == "ready", (image.get("errors"), local_stack.logs()[-3000:])
     assert (image["width"], image["height"]) == (64, 48)
     assert image["variants"], image
+
+
+def test_default_variants_download_at_their_documented_sizes(local_stack):
+    """The default profile's variants, fetched through their presigned URLs: fit boxes never
+    upscale, the thumb is cropped to 256×256, and every object is what the image object says."""
+    headers = local_stack.headers(tenant="e2e-variants")
+    buffer = io.BytesIO()
+    Image.new("RGB", (1500, 1000), (30, 120, 200)).save(buffer, "JPEG", quality=85)
+    data = buffer.getvalue()
+    response = requests.post(f"{local_stack.api_url}/v1/uploads", headers=headers, timeout=TIMEOUT, json={
+        "items": [{"filename": "wide.jpg", "content_type": "image/jpeg", "size": len(data)}]})
+    (item,) = response.json()["items"]
+    posted = requests.post(item["upload"]["url"], data=item["upload"]["fields"], timeout=TIMEOUT,
+                           files={"file": ("wide.jpg", data, "image/jpeg")})
+    assert posted.status_code in (200, 201, 204), posted.text
+
+    image = wait_for_status(local_stack, item["id"], headers)
+    assert image["status"] == "ready", image.get("errors")
+    expected = {"large": (1500, 1000), "medium": (1024, 683), "small": (512, 341), "thumb": (256, 256)}
+    assert {name: (v["width"], v["height"]) for name, v in image["variants"].items()} == expected
+    for name, variant in image["variants"].items():
+        body = requests.get(variant["url"], timeout=TIMEOUT).content
+        assert len(body) == variant["bytes"]
+        assert Image.open(io.BytesIO(body)).size == expected[name]
 
 
 def test_several_uploads_process_concurrently(local_stack):
