@@ -116,13 +116,30 @@ def test_an_upload_object_without_a_record_is_removed_only_once_older_than_the_w
     assert functions.image(kept_id)[1]["status"] == "ready"
 
 
-def test_an_image_that_arrived_but_never_settled_is_failed_after_the_grace_period(functions, aws, clock):
+def test_an_upload_whose_s3_event_was_lost_is_redriven_once_and_then_processed(functions, aws, clock):
     data = china_jpeg()
     image_id, key = upload(functions, data)  # the bytes arrived; the S3 event was lost
 
     clock(window() + 60)
     report = sweep(functions)
+    assert report["redriven"] == [image_id]
     assert report["expired"] == [] and report["failed"] == []  # arrived: not expired
+    # copied onto itself: S3 announces the object again (ObjectCreated:Copy), with the same bytes
+    head = aws.s3.head_object(Bucket=aws.bucket_name, Key=key)
+    assert head["Metadata"] == {"imgdrop-redrive": "1"} and head["ContentLength"] == len(data)
+    assert sweep(functions)["redriven"] == []  # once only
+    assert functions.image(image_id)[1]["status"] == "pending"
+
+    functions.process_and_finalize(key, len(data))  # the new event arrives
+    assert functions.image(image_id)[1]["status"] == "ready"
+
+
+def test_an_image_that_arrived_but_never_settled_is_failed_after_the_grace_period(functions, aws, clock):
+    data = china_jpeg()
+    image_id, key = upload(functions, data)  # the bytes arrived; the S3 event was lost
+
+    clock(window() + 60)
+    assert sweep(functions)["redriven"] == [image_id]  # ... and the redriven event is lost too
     assert functions.image(image_id)[1]["status"] == "pending"
 
     clock(window() + GRACE + 60)
@@ -155,5 +172,5 @@ def test_settled_images_are_never_touched_by_the_sweep(functions, aws, clock):
     functions.process_and_finalize(key, len(data))
     before = functions.image(image_id)[1]
     clock(30 * 24 * 3600)
-    assert sweep(functions) == {"expired": [], "failed": [], "recovered": [], "orphans_removed": []}
+    assert sweep(functions) == {"expired": [], "failed": [], "recovered": [], "redriven": [], "orphans_removed": []}
     assert functions.image(image_id)[1]["updated_at"] == before["updated_at"]

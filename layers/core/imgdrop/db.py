@@ -112,6 +112,7 @@ class ImageRecord(_Base):
     updated_at = UnicodeAttribute()
     processed_at = UnicodeAttribute(null=True)
     attempts = NumberAttribute(default=0)
+    redrives = NumberAttribute(null=True)
 
 
 class TagRecord(_Base):

@@ -123,6 +123,19 @@ class ObjectStore:
         except (BotoCoreError, ClientError) as exc:
             raise StorageError("The object could not be written.") from exc
 
+    def touch(self, key: str) -> None:
+        """Copy an object onto itself, so S3 announces it again (ObjectCreated:Copy)."""
+        try:
+            self._client.copy_object(
+                Bucket=self.bucket,
+                Key=key,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                MetadataDirective="REPLACE",
+                Metadata={"imgdrop-redrive": "1"},
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError("The object could not be announced again.") from exc
+
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):
             chunk = keys[start : start + 1000]

@@ -26,6 +26,8 @@ class SweepReport:
     failed: list[str] = field(default_factory=list)
     # arrived and fully rendered, only the outcome was lost: settled ready
     recovered: list[str] = field(default_factory=list)
+    # arrived, never processed (a lost S3 event): sent through the pipeline again
+    redriven: list[str] = field(default_factory=list)
     orphans_removed: list[str] = field(default_factory=list)
 
 
@@ -50,6 +52,16 @@ def sweep(services: Services, events: EventPublisher) -> SweepReport:
                 condition=ImageRecord.status == "pending",
             ):
                 report.expired.append(record.id)
+        elif record.status == "pending" and not record.redrives:
+            # The file arrived but processing never started: its S3 event was lost. Copying the
+            # object onto itself raises a new ObjectCreated event, once.
+            if services.repo.update_image(
+                record,
+                [ImageRecord.redrives.add(1), ImageRecord.updated_at.set(now_iso())],
+                condition=(ImageRecord.status == "pending") & ImageRecord.redrives.does_not_exist(),
+            ):
+                services.objects.touch(record.upload_key)
+                report.redriven.append(record.id)
         elif record.upload_expires_at < iso(now - PROCESSING_GRACE):
             # The file arrived but no outcome was ever settled (a lost event or a lost destination).
             settled = settle_failure(
