@@ -65,7 +65,10 @@ def sweep(services: Services, events: EventPublisher) -> SweepReport:
         elif record.upload_expires_at < iso(now - PROCESSING_GRACE):
             # The file arrived but no outcome was ever settled (a lost event or a lost destination).
             settled = settle_failure(
-                record.upload_key, {"errorMessage": "no outcome within the processing window"}, services, events
+                record.upload_key,
+                {"errorMessage": "no outcome within the processing window"},
+                services,
+                events,
             )
             if settled == "ready":
                 report.recovered.append(record.id)

@@ -6,8 +6,8 @@ import contextlib
 import hashlib
 import io
 import warnings
-from dataclasses import dataclass, field
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
