@@ -13,6 +13,7 @@ if str(_CORE) not in sys.path:
     sys.path.insert(0, str(_CORE))
 
 from PIL import Image  # noqa: E402
+from sample_images import encode  # noqa: E402
 
 
 def _sklearn_image(name: str) -> Path:
@@ -42,26 +43,3 @@ def china_12mp(china) -> bytes:
     return encode(
         Image.open(io.BytesIO(china)).resize((4000, 2669), Image.Resampling.BICUBIC), "JPEG", quality=90
     )
-
-
-def encode(img: Image.Image, fmt: str, **kw) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, fmt, **kw)
-    return buf.getvalue()
-
-
-def decode(data: bytes) -> Image.Image:
-    img = Image.open(io.BytesIO(data))
-    img.load()
-    return img
-
-
-def quadrants(width: int = 96, height: int = 64) -> Image.Image:
-    """An asymmetric RGB image: red, green, blue and white quadrants (TL, TR, BL, BR)."""
-    img = Image.new("RGB", (width, height))
-    w2, h2 = width // 2, height // 2
-    img.paste((255, 0, 0), (0, 0, w2, h2))
-    img.paste((0, 255, 0), (w2, 0, width, h2))
-    img.paste((0, 0, 255), (0, h2, w2, height))
-    img.paste((255, 255, 255), (w2, h2, width, height))
-    return img

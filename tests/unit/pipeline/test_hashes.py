@@ -10,10 +10,11 @@ import imagehash
 import numpy as np
 import pytest
 import scipy.fftpack
-from conftest import decode, encode
+from PIL import Image, ImageOps
+from sample_images import decode, encode
+
 from imgdrop.pipeline import render
 from imgdrop.pipeline.analysis import _dct_matrix, dhash, phash
-from PIL import Image, ImageOps
 
 # Pinned values (imagehash 4.3.2) so a change of imagehash or of the pipeline shows up.
 GOLDEN = {
@@ -145,6 +146,7 @@ def test_sha256_is_of_the_input(china):
 
 def test_blurhash_of_a_solid_colour_decodes_to_that_colour():
     import blurhash
+
     from imgdrop.pipeline.analysis import blurhash_of
 
     for colour in ((200, 30, 30), (0, 0, 0), (255, 255, 255)):

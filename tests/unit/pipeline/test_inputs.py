@@ -6,9 +6,10 @@ import io
 
 import numpy as np
 import pytest
-from conftest import decode, encode, quadrants
-from imgdrop.pipeline import render
 from PIL import Image, ImageCms, ImageOps
+from sample_images import decode, encode, quadrants
+
+from imgdrop.pipeline import render
 
 
 def _profile_name(img: Image.Image) -> str:

@@ -6,9 +6,10 @@ import io
 import json
 
 import pytest
-from conftest import decode, encode, quadrants
-from imgdrop.pipeline import render
 from PIL import Image, ImageCms, TiffImagePlugin
+from sample_images import decode, encode, quadrants
+
+from imgdrop.pipeline import render
 
 R = TiffImagePlugin.IFDRational
 XMP = (

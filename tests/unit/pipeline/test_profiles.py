@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import decode, encode
+from PIL import Image
+from sample_images import decode, encode
+
 from imgdrop.pipeline import load_profiles, parse_profiles, render
 from imgdrop.pipeline.profiles import VariantSpec, plan
-from PIL import Image
 
 CHINA_GOLDEN = {
     "default": {"large": (640, 427), "medium": (640, 427), "small": (512, 342), "thumb": (256, 256)},

@@ -7,10 +7,11 @@ import struct
 import zlib
 
 import pytest
-from conftest import encode, quadrants
+from PIL import Image
+from sample_images import encode, quadrants
+
 from imgdrop.errors import ImageRejected
 from imgdrop.pipeline import render, sniff
-from PIL import Image
 
 
 def _code(data: bytes, **kw) -> str:
