@@ -63,12 +63,7 @@ def openapi_document() -> Any:
 )
 @tracer.capture_method
 def create_uploads(body: Annotated[UploadsRequest, Body()]) -> Any:
-    principal = current_principal(app)
-    if not 1 <= len(body.items) <= images.MAX_BATCH:
-        raise ValidationFailed(
-            [ImgdropError("items_count", f"Send between 1 and {images.MAX_BATCH} items.", 400, "/items")]
-        )
-    outcomes = images.create_uploads(principal, body.items, services)
+    outcomes = images.create_uploads(current_principal(app), body.items, services)
     metrics.add_metric(name="UploadsRequested", unit="Count", value=len(body.items))
     return json_response({"items": outcomes})
 
@@ -97,23 +92,15 @@ def create_images() -> Any:
         form = parse_form(content_type, raw)
         if not form.files:
             raise ValidationFailed([ImgdropError("file_blank", "File is required.", 400, "/file")])
-        created = []
-        for part in form.files:
-            fields = {
-                "filename": part.filename,
-                "content_type": part.content_type,
-                **item_fields_for(form, part),
-            }
-            try:
-                created.append(
-                    images.create_direct_upload(principal, fields, part.data, services, f"/{part.name}")
-                )
-            except ValidationFailed as exc:
-                created.append(
-                    {"error": exc.errors[0].as_dict(), "errors": [e.as_dict() for e in exc.errors]}
-                )
-            except ImgdropError as exc:
-                created.append({"error": exc.as_dict()})
+        files = [
+            images.DirectFile(
+                {"filename": part.filename, "content_type": part.content_type, **item_fields_for(form, part)},
+                part.data,
+                f"/{part.name}",
+            )
+            for part in form.files
+        ]
+        created = images.create_direct_uploads(principal, files, services)
         status = 201 if any("id" in item for item in created) else 400
         return json_response({"items": created}, status)
     try:

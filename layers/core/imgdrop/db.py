@@ -240,16 +240,22 @@ class Repository:
 
     # ---- claims
     def claim(self, tenant: str, kind: str, value: str, image_id: str, now: str) -> str:
-        """Claim a unique value for image_id; returns the owner (image_id when we won)."""
+        """Claim a unique value for image_id; returns the owner (image_id when we won).
+
+        A claim released between our conditional put and our read is tried again, so a win is
+        only ever reported for a claim this call wrote."""
         record = ClaimRecord(tenant_pk(tenant), f"{kind}#{value}", image_id=image_id, created_at=now)
-        try:
-            record.save(condition=ClaimRecord.pk.does_not_exist())
-            return image_id
-        except PutError as exc:
-            if not _is_conditional_failure(exc):
-                raise StorageError("The claim could not be written.") from exc
-        owner = self.claim_owner(tenant, kind, value)
-        return owner or image_id
+        for _ in range(3):
+            try:
+                record.save(condition=ClaimRecord.pk.does_not_exist())
+                return image_id
+            except PutError as exc:
+                if not _is_conditional_failure(exc):
+                    raise StorageError("The claim could not be written.") from exc
+            owner = self.claim_owner(tenant, kind, value)
+            if owner is not None:
+                return owner
+        raise StorageError("The claim kept changing hands; try again.")
 
     def claim_owner(self, tenant: str, kind: str, value: str) -> str | None:
         try:

@@ -117,9 +117,6 @@ class BandLayout:
     def read_radius(self, threshold: int) -> int:
         return max(0, threshold // self.bands - self.write_radius)
 
-    def write_keys_per_band(self) -> int:
-        return len(neighbour_masks(self.band_bits, self.write_radius))
-
     def read_keys(self, threshold: int) -> int:
         return self.bands * len(neighbour_masks(self.band_bits, self.read_radius(threshold)))
 

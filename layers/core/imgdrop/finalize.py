@@ -56,19 +56,21 @@ def settle_outcome(outcome: dict[str, Any], services: Services, events: EventPub
     tenant, image_id = outcome.get("tenant"), outcome.get("image_id")
     if kind not in {"rendered", "duplicate", "rejected"} or not tenant or not image_id:
         return None
+    record = services.repo.get_image(tenant, image_id)
+    if record is None:
+        return None
     if kind == "rendered":
-        return _settle(tenant, image_id, "ready", services, events)
+        return _settle(record, "ready", services, events)
     if kind == "duplicate":
         return _settle(
-            tenant,
-            image_id,
+            record,
             "duplicate",
             services,
             events,
             errors=[outcome["error"]],
             duplicate_of=outcome.get("duplicate_of"),
         )
-    return _settle(tenant, image_id, "failed", services, events, errors=[outcome["error"]])
+    return _settle(record, "failed", services, events, errors=[outcome["error"]])
 
 
 def settle_failure(key: str, error: dict[str, Any], services: Services, events: EventPublisher) -> str | None:
@@ -82,14 +84,13 @@ def settle_failure(key: str, error: dict[str, Any], services: Services, events: 
     if record is None or record.status in SETTLED:
         return None
     if record.variants and (record.result or {}).get("sha256"):
-        return _settle(tenant, image_id, "ready", services, events)
+        return _settle(record, "ready", services, events)
     # A crash between two variant writes leaves some behind that no record names: remove them
     # before failing the image (and before settling, so a crash here is retried, not forgotten).
     services.objects.delete_prefix(variant_prefix(tenant, image_id))
     message = str(error.get("errorMessage") or error.get("errorType") or "processing failed")[:300]
     return _settle(
-        tenant,
-        image_id,
+        record,
         "failed",
         services,
         events,
@@ -98,8 +99,7 @@ def settle_failure(key: str, error: dict[str, Any], services: Services, events: 
 
 
 def _settle(
-    tenant: str,
-    image_id: str,
+    record: ImageRecord,
     status: str,
     services: Services,
     events: EventPublisher,
@@ -107,13 +107,13 @@ def _settle(
     errors: list[dict[str, Any]] | None = None,
     duplicate_of: str | None = None,
 ) -> str | None:
-    record = services.repo.get_image(tenant, image_id)
-    if record is None or record.status in SETTLED:
+    """Settle from pending/processing only: the conditional write makes redelivery a no-op."""
+    if record.status in SETTLED:
         return None
     now = now_iso()
     actions = [
         ImageRecord.status.set(status),
-        ImageRecord.tags.set(resolve_tags(tenant, record.tag_ids, services)),
+        ImageRecord.tags.set(resolve_tags(record.tenant, record.tag_ids, services)),
         ImageRecord.errors.set(errors or []),
         ImageRecord.processed_at.set(now),
         ImageRecord.updated_at.set(now),

@@ -19,10 +19,6 @@ def new_id() -> str:
     return "".join(reversed(chars))
 
 
-def is_id(value: str) -> bool:
-    return len(value) == 26 and all(c in _ALPHABET for c in value)
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
 

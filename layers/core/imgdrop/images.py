@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -119,8 +120,13 @@ def image_link(services: Services, image_id: str) -> str:
 
 
 def create_uploads(principal: Principal, items: list[Any], services: Services) -> list[dict[str, Any]]:
-    """One outcome per item, in order: a presigned POST, an existing image, or an error."""
+    """One outcome per item, in order: a presigned POST, an existing image, or an error.
+    Only a batch of the wrong size fails as a whole."""
     principal.require("images:write")
+    if not 1 <= len(items) <= MAX_BATCH:
+        raise ValidationFailed(
+            [ImgdropError("items_count", f"Send between 1 and {MAX_BATCH} items.", 400, "/items")]
+        )
     outcomes = []
     for index, raw in enumerate(items):
         pointer = f"/items/{index}"
@@ -266,6 +272,28 @@ def create_direct_upload(
     record = _new_record(principal, spec, pointer, services)
     services.objects.write(record.upload_key, data, content_type=record.content_type)
     return present_image(record, services)
+
+
+@dataclass
+class DirectFile:
+    """One file of a multipart direct upload: its item fields, its bytes, where it sat in the form."""
+
+    fields: dict[str, Any]
+    data: bytes
+    pointer: str
+
+
+def create_direct_uploads(
+    principal: Principal, files: list[DirectFile], services: Services
+) -> list[dict[str, Any]]:
+    """Several files at once (the seeds' multipart batch): one outcome per file, in order."""
+    outcomes = []
+    for file in files:
+        try:
+            outcomes.append(create_direct_upload(principal, file.fields, file.data, services, file.pointer))
+        except ImgdropError as exc:
+            outcomes.append(_item_error(exc))
+    return outcomes
 
 
 def decode_data_uri(value: Any, pointer: str) -> tuple[str, bytes]:

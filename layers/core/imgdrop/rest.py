@@ -37,11 +37,16 @@ ERROR_SCHEMA = {
 }
 
 
+def error_body(errors: list[ImgdropError]) -> str:
+    """The contract's error shape: {"errors": [{status, code, title, source?}]}."""
+    return json.dumps({"errors": [e.as_dict() for e in errors]})
+
+
 def error_response(errors: list[ImgdropError], status: int | None = None) -> Response:
     return Response(
         status_code=status or errors[0].status,
         content_type=content_types.APPLICATION_JSON,
-        body=json.dumps({"errors": [e.as_dict() for e in errors]}),
+        body=error_body(errors),
     )
 
 
@@ -64,7 +69,7 @@ class ImgdropResolver(APIGatewayHttpResolver):
             return {
                 "statusCode": refusal.status,
                 "headers": {"Content-Type": content_types.APPLICATION_JSON},
-                "body": json.dumps({"errors": [refusal.as_dict()]}),
+                "body": error_body([refusal]),
                 "isBase64Encoded": False,
             }
         return super().resolve(event, context)
@@ -152,12 +157,8 @@ def _sanitized(error: dict[str, Any]) -> ImgdropError:
 
 
 def current_principal(app: APIGatewayHttpResolver) -> Principal:
-    """The caller as the authorizer verified it; an authorizer's refusal becomes the 401/403 here,
-    because an HTTP API can't shape the body of a refusal made at the gateway."""
+    """The caller as the authorizer verified it (its refusals were answered in `resolve`)."""
     context = app.current_event.request_context.authorizer.get_lambda or {}
-    refusal = authorizer_refusal(context)
-    if refusal is not None:
-        raise refusal
     if not context.get("tenant"):
         logger.warning("A request reached the API without an authorizer context")
         raise Unauthorized("token_missing", "An Authorization: Bearer token is required.")

@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field
 class Settings(BaseModel):
     table_name: str = Field(alias="TABLE_NAME")
     bucket_name: str = Field(alias="BUCKET_NAME")
-    stage: str = Field(default="dev", alias="STAGE")
     event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME")
     # Public base URL of the API, for `links.self`; empty answers relative links.
     api_base_url: str = Field(default="", alias="API_BASE_URL")
@@ -21,7 +20,6 @@ class Settings(BaseModel):
     max_direct_upload_bytes: int = Field(default=4 * 1024 * 1024, alias="MAX_DIRECT_UPLOAD_BYTES")
     max_pixels: int = Field(default=100_000_000, alias="MAX_PIXELS", ge=1)
     max_frames: int = Field(default=1000, alias="MAX_FRAMES", ge=1)
-    profiles_file: str = Field(default="", alias="IMGDROP_PROFILES_FILE")
     cdn_base_url: str = Field(default="", alias="CDN_BASE_URL")
     # AWS endpoint of an emulator (moto) for local runs; empty in AWS.
     aws_endpoint_url: str = Field(default="", alias="AWS_ENDPOINT_URL")

@@ -1,8 +1,8 @@
 """The image pipeline: ``render(data, profile)`` -> ``Rendition``. Pure (no AWS, no env).
 
-    from imgdrop.pipeline import render, load_profiles
-    r = render(data, "default", max_pixels=settings.max_pixels, max_frames=settings.max_frames,
-               profiles=load_profiles(settings.profiles_file or None))
+    from imgdrop.pipeline import render
+    # profiles: the deployment's file (IMGDROP_PROFILES_FILE) or the built-in one, by default
+    r = render(data, "default", max_pixels=settings.max_pixels, max_frames=settings.max_frames)
     for name, v in r.variants.items():
         put(f"images/{tenant}/{image_id}/{v.filename}", v.data, v.mime)
 

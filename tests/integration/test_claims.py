@@ -1,0 +1,26 @@
+"""Uniqueness claims (sha256, slug) on the table of template.yaml."""
+
+from __future__ import annotations
+
+from imgdrop.db import Repository, bind
+
+
+def test_a_claim_is_won_only_by_the_call_that_wrote_it(aws, monkeypatch):
+    bind(aws.table_name)
+    repo = Repository()
+    assert repo.claim("acme", "SHA", "abc", "first", "2026-11-22T00:00:00Z") == "first"
+
+    # Given the owner's read comes back empty once (the claim released and re-taken meanwhile)
+    real_owner = Repository.claim_owner
+    reads = []
+
+    def flaky_owner(self, tenant, kind, value):
+        reads.append(value)
+        return None if len(reads) == 1 else real_owner(self, tenant, kind, value)
+
+    monkeypatch.setattr(Repository, "claim_owner", flaky_owner)
+    # When another image claims the same value, it is told who owns it, never that it won
+    assert repo.claim("acme", "SHA", "abc", "second", "2026-11-22T00:00:01Z") == "first"
+    assert len(reads) == 2
+    monkeypatch.undo()
+    assert repo.claim_owner("acme", "SHA", "abc") == "first"
