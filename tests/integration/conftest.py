@@ -9,8 +9,10 @@ from typing import Any
 
 import boto3
 import pytest
-from imgdrop_local.template import DEV_JWT_SECRET, REGION, Stack, create_resources, load
 from moto import mock_aws
+
+from imgdrop_local.atomic_writes import make_conditional_writes_atomic
+from imgdrop_local.template import DEV_JWT_SECRET, REGION, Stack, create_resources, load
 
 TEST_JWT_SECRET = DEV_JWT_SECRET + "-integration-tests"
 
@@ -81,6 +83,7 @@ def aws(template_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     _clear_cached_settings()
+    make_conditional_writes_atomic()  # as DynamoDB is; moto alone is not, under threads
     with mock_aws():
         session = boto3.session.Session(region_name=REGION)
         names = create_resources(session, template_stack, jwt_secret=TEST_JWT_SECRET)

@@ -24,3 +24,17 @@ def test_a_claim_is_won_only_by_the_call_that_wrote_it(aws, monkeypatch):
     assert len(reads) == 2
     monkeypatch.undo()
     assert repo.claim_owner("acme", "SHA", "abc") == "first"
+
+
+def test_concurrent_claims_of_one_value_have_exactly_one_winner(aws):
+    """DynamoDB applies a conditional put atomically; the local moto is made to as well."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bind(aws.table_name)
+    repo = Repository()
+    for value in ("v1", "v2", "v3", "v4", "v5"):
+        contenders = [f"image-{n}" for n in range(16)]
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            owners = list(pool.map(lambda image_id: repo.claim("acme", "SHA", value, image_id, "now"), contenders))
+        assert len(set(owners)) == 1, owners
+        assert owners[0] in contenders

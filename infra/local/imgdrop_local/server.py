@@ -77,6 +77,10 @@ class _ExposeHeaders:
 def moto_server(port: int, expose_headers: list[str]) -> Any:
     """moto's ThreadedMotoServer on 127.0.0.1, its WSGI app wrapped in _ExposeHeaders."""
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    from .atomic_writes import make_conditional_writes_atomic
+
+    make_conditional_writes_atomic()
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
