@@ -101,8 +101,11 @@ def create_images() -> Any:
             for part in form.files
         ]
         created = images.create_direct_uploads(principal, files, services)
-        status = 201 if any("id" in item for item in created) else 400
-        return json_response({"items": created}, status)
+        if any("id" in item for item in created):
+            return json_response({"items": created}, 201)
+        # No file accepted: a 400 with every item's errors, and the items beside them.
+        errors = [error for item in created for error in item["errors"]]
+        return json_response({"errors": errors, "items": created}, 400)
     try:
         document = json.loads(raw or b"null")
     except json.JSONDecodeError:
@@ -134,8 +137,9 @@ def list_images(
 
 @app.get("/v1/images/<image_id>", responses={200: {"description": "The image."}, 404: ERRORS, **AUTH_ERRORS})
 def get_image(image_id: str) -> Any:
-    record = images.get_image(current_principal(app), image_id, services)
-    return json_response(images.present_image(record, services))
+    principal = current_principal(app)
+    record = images.get_image(principal, image_id, services)
+    return json_response(images.present_image(record, services, principal))
 
 
 @app.patch(
@@ -143,8 +147,9 @@ def get_image(image_id: str) -> Any:
     responses={200: {"description": "Changed."}, 400: ERRORS, 404: ERRORS, **AUTH_ERRORS},
 )
 def patch_image(image_id: str, body: Annotated[dict[str, Any], Body()]) -> Any:
-    record = images.patch_image(current_principal(app), image_id, body, services)
-    return json_response(images.present_image(record, services))
+    principal = current_principal(app)
+    record = images.patch_image(principal, image_id, body, services)
+    return json_response(images.present_image(record, services, principal))
 
 
 @app.delete("/v1/images/<image_id>", responses={204: {"description": "Deleted."}, 404: ERRORS, **AUTH_ERRORS})

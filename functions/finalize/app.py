@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imgdrop.finalize import EventPublisher, settle_failure, settle_outcome
 from imgdrop.observability import logger, metrics, tracer
+from imgdrop.processing import run_id_for
 from imgdrop.services import build_services
 
 services = build_services()
@@ -27,7 +28,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     else:
         error = event.get("responsePayload") or {}
         for record in (event.get("requestPayload") or {}).get("Records", []):
-            key = unquote_plus(record.get("s3", {}).get("object", {}).get("key", ""))
-            settled.append(settle_failure(key, error, services, events))
+            s3_object = record.get("s3", {}).get("object", {})
+            key = unquote_plus(s3_object.get("key", ""))
+            run_id = run_id_for(s3_object.get("eTag"), s3_object.get("sequencer"))
+            settled.append(settle_failure(key, error, run_id, services, events))
     logger.info("Finalized", extra={"condition": condition, "settled": settled})
     return {"settled": settled}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+from urllib.parse import urlparse
 
 import pytest
 from lambdas import Functions, china_jpeg, sample, upload
@@ -46,8 +47,10 @@ def test_presign_process_finalize_makes_the_image_ready_with_default_variants(fu
     # never upscaled: a 640×427 source keeps its size in large/medium, shrinks in small, thumb is cropped
     assert sizes == {"large": (640, 427), "medium": (640, 427), "small": (512, 342), "thumb": (256, 256)}
     for name, variant in image["variants"].items():
-        stored_key = f"images/acme/{image_id}/{name}.jpg"
-        assert stored_key in variant["url"]
+        # under the folder of the run that made them: images/{tenant}/{id}/{run}/{name}.jpg
+        path = urlparse(variant["url"]).path
+        stored_key = path[path.index("images/") :]
+        assert stored_key.startswith(f"images/acme/{image_id}/") and stored_key.endswith(f"/{name}.jpg")
         stored = aws.s3.get_object(Bucket=aws.bucket_name, Key=stored_key)["Body"].read()
         assert len(stored) == variant["bytes"]
         assert Image.open(io.BytesIO(stored)).size == (variant["width"], variant["height"])

@@ -184,7 +184,7 @@ def test_a_crash_on_every_attempt_ends_failed_through_on_failure_with_no_variant
 def test_a_finalize_crash_is_settled_by_the_finalize_retry(functions, aws, runtime, monkeypatch):
     data = china_jpeg()
     image_id, key = upload(functions, data)
-    Injection(monkeypatch, Repository, "update_image", lambda *a, **kw: _called_from("_settle"), times=1)
+    Injection(monkeypatch, Repository, "update_image_and_claim", lambda *a, **kw: True, times=1)
 
     runtime.run_async("ProcessFunction", s3_event(aws, key, len(data)))
 
@@ -195,10 +195,10 @@ def test_a_finalize_crash_is_settled_by_the_finalize_retry(functions, aws, runti
 
 def test_a_finalize_crash_past_its_retries_is_settled_by_the_sweep(functions, aws, runtime, monkeypatch):
     """Finalize fails 3 times: its OnFailure keeps the record in SQS, the image stays `processing`,
-    and the scheduled sweep settles it once the upload window and the grace period are over."""
+    and the scheduled sweep settles it once its event and retries could no longer be at work."""
     data = china_jpeg()
     image_id, key = upload(functions, data)
-    outage = Injection(monkeypatch, Repository, "update_image", lambda *a, **kw: _called_from("_settle"), times=None)
+    outage = Injection(monkeypatch, Repository, "update_image_and_claim", lambda *a, **kw: True, times=None)
 
     runtime.run_async("ProcessFunction", s3_event(aws, key, len(data)))
 
@@ -215,7 +215,10 @@ def test_a_finalize_crash_past_its_retries_is_settled_by_the_sweep(functions, aw
     sweep_event = sample("sweep_schedule.json")
     assert functions.invoke("SweepFunction", sweep_event)["failed"] == []  # within the window: left alone
     assert functions.image(image_id)[1]["status"] == "processing"
-    later = utc_now() + timedelta(seconds=aws_upload_window(functions)) + imgdrop.sweep.PROCESSING_GRACE
+    from imgdrop.settings import get_settings
+
+    # Past the time its event and retries could take (a backlog is not a failure), it is stuck.
+    later = utc_now() + imgdrop.sweep.patience(get_settings())
     monkeypatch.setattr(imgdrop.sweep, "utc_now", lambda: later + timedelta(minutes=1))
     report = functions.invoke("SweepFunction", sweep_event)
 

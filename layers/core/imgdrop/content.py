@@ -1,42 +1,55 @@
 """Exact duplicates: the sha256 claim names the one canonical image of some bytes.
 
-A claim whose image failed, expired or was deleted is stale: the same bytes uploaded again
-must get a fresh chance, not become a duplicate of something that does not exist.
+A claim is written only in the transaction that makes its image ready (imgdrop.lifecycle), so
+it never names an image that is still processing: a repeat is never answered with an image
+that may yet fail. A claim whose image was deleted is stale and is taken over. Dedupe weighs
+only images the uploader may read: a repeat of bytes in an album they cannot read is
+processed as an image of its own, and nothing tells them the other exists.
 """
 
 from __future__ import annotations
 
-from imgdrop.db import Repository
+from typing import TYPE_CHECKING
 
-ABANDONED = frozenset({"failed", "expired"})
-CLAIM = "SHA"
+from imgdrop.db import ImageRecord, Repository
+from imgdrop.lifecycle import SHA_CLAIM
+
+if TYPE_CHECKING:
+    from imgdrop.auth import Principal
+
+CLAIM = SHA_CLAIM
 
 
-def existing_image(repo: Repository, tenant: str, sha256: str) -> str | None:
-    """The live canonical image of these bytes, if the tenant has one."""
+def canonical_image(repo: Repository, tenant: str, sha256: str) -> ImageRecord | None:
+    """The ready image that holds these bytes' claim, if any."""
     owner = repo.claim_owner(tenant, CLAIM, sha256)
     if owner is None:
         return None
     record = repo.get_image(tenant, owner)
-    return owner if record is not None and record.status not in ABANDONED else None
+    return record if record is not None and record.status == "ready" else None
 
 
-def claim_content(repo: Repository, tenant: str, sha256: str, image_id: str, now: str) -> str:
-    """Claim the bytes for image_id; returns the canonical image (image_id when it won)."""
-    owner = repo.claim(tenant, CLAIM, sha256, image_id, now)
-    for _ in range(3):
-        if owner == image_id:
-            return owner
-        record = repo.get_image(tenant, owner)
-        if record is not None and record.status not in ABANDONED:
-            return owner
-        if repo.take_over_claim(tenant, CLAIM, sha256, owner, image_id, now):
-            return image_id
-        # Another upload of the same bytes took it over first: that one is canonical now.
-        owner = repo.claim_owner(tenant, CLAIM, sha256) or image_id
-    return owner
+def existing_image(repo: Repository, tenant: str, sha256: str, reader: Principal) -> str | None:
+    """The id of the canonical image of these bytes, if the reader may know it exists."""
+    record = canonical_image(repo, tenant, sha256)
+    if record is None or not reader.can_read_album(record.album_id):
+        return None
+    return record.id
 
 
 def point_claim_at(repo: Repository, tenant: str, sha256: str, image_id: str, now: str) -> None:
-    """Re-point the claim (a near-duplicate rejected: its bytes belong to the canonical image)."""
+    """Re-point the claim at a ready image (a near-duplicate rejected: its bytes belong to it)."""
     repo.set_claim(tenant, CLAIM, sha256, image_id, now)
+
+
+def uploader_of(record: ImageRecord) -> Principal:
+    """Who uploaded the image, with the album rights their token had: what dedupe may show them."""
+    from imgdrop.auth import Principal
+
+    albums = record.uploader_albums
+    return Principal(
+        tenant=record.tenant,
+        sub=record.owner or "",
+        scopes=frozenset({"images:read"}),
+        albums=None if albums is None else {k: frozenset(v) for k, v in albums.items()},
+    )

@@ -9,6 +9,9 @@ Key layout (pk / sk):
 gsi1 (gsi1pk / gsi1sk): T#{tenant}#ALB#{album} / IMG#{id}   images of an album (sparse)
 gsi2 (gsi2pk / gsi2sk): PENDING#{shard} / {upload_expires_at}#{tenant}#{id}
                         unsettled uploads (sparse: removed once an image settles)
+
+Every write to an image is conditional on the item existing, so no late writer (a PATCH, a
+processing run) can ever recreate a deleted image. Status changes live in imgdrop.lifecycle.
 """
 
 from __future__ import annotations
@@ -25,14 +28,26 @@ from pynamodb.attributes import (
     TTLAttribute,
     UnicodeAttribute,
 )
+from pynamodb.connection import Connection
 from pynamodb.constants import STRING
-from pynamodb.exceptions import DoesNotExist, PutError, PynamoDBException, UpdateError
+from pynamodb.exceptions import (
+    DeleteError,
+    DoesNotExist,
+    PutError,
+    PynamoDBException,
+    TransactWriteError,
+    UpdateError,
+)
+from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from imgdrop.errors import StorageError
 
-PENDING_SHARDS = 8
+# Each shard is one GSI partition (~1,000 writes/s); an upload writes its shard about 4 times.
+PENDING_SHARDS = 32
+IN_FLIGHT = ("pending", "processing")
 SETTLED = frozenset({"ready", "duplicate", "failed", "expired"})
 
 
@@ -113,6 +128,11 @@ class ImageRecord(_Base):
     processed_at = UnicodeAttribute(null=True)
     attempts = NumberAttribute(default=0)
     redrives = NumberAttribute(null=True)
+    # The processing run that holds the image (one S3 delivery) and until when; see lifecycle.
+    run_id = UnicodeAttribute(null=True)
+    lease_until = UnicodeAttribute(null=True)
+    # The uploader's album rights (None: every album): dedupe weighs only what they may read.
+    uploader_albums = JSONText(null=True)
 
 
 class TagRecord(_Base):
@@ -179,57 +199,129 @@ class Repository:
 
     def get_image(self, tenant: str, image_id: str) -> ImageRecord | None:
         try:
-            return ImageRecord.get(tenant_pk(tenant), image_sk(image_id))
+            return ImageRecord.get(tenant_pk(tenant), image_sk(image_id), consistent_read=True)
         except DoesNotExist:
             return None
         except PynamoDBException as exc:
             raise StorageError("The image record could not be read.") from exc
 
-    def save_image(self, record: ImageRecord) -> None:
+    def get_images(self, tenant: str, image_ids: list[str]) -> dict[str, ImageRecord]:
+        keys = [(tenant_pk(tenant), image_sk(i)) for i in dict.fromkeys(image_ids)]
+        if not keys:
+            return {}
         try:
-            record.save()
+            return {record.id: record for record in ImageRecord.batch_get(keys)}
         except PynamoDBException as exc:
-            raise StorageError("The image record could not be saved.") from exc
+            raise StorageError("The image records could not be read.") from exc
 
-    def update_image(self, record: ImageRecord, actions: list[Any], condition: Any = None) -> bool:
-        """Apply update actions; False when the condition did not hold."""
+    def update_image(
+        self, record: ImageRecord, actions: list[Any], condition: Condition | None = None
+    ) -> bool:
+        """Apply update actions to an existing image; False when it is gone or the condition
+        did not hold. The record's attributes are refreshed from the written item."""
+        exists = ImageRecord.pk.exists()
         try:
-            record.update(actions=actions, condition=condition)
+            record.update(actions=actions, condition=exists if condition is None else exists & condition)
         except UpdateError as exc:
             if _is_conditional_failure(exc):
                 return False
             raise StorageError("The image record could not be updated.") from exc
         return True
 
-    def delete_image(self, record: ImageRecord) -> None:
+    def update_image_and_claim(
+        self,
+        record: ImageRecord,
+        actions: list[Any],
+        condition: Condition,
+        claim: ClaimRecord,
+        claim_condition: Condition,
+    ) -> str | None:
+        """Update the image and write a claim in one transaction. Answers None when both were
+        written, else which condition failed: "image" or "claim"."""
         try:
-            record.delete()
-        except PynamoDBException as exc:
+            with TransactWrite(connection=Connection()) as transaction:
+                transaction.update(record, actions, condition=ImageRecord.pk.exists() & condition)
+                transaction.save(claim, condition=claim_condition)
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons
+            if exc.cause_response_code != "TransactionCanceledException" or not reasons:
+                raise StorageError("The image could not be settled.") from exc
+            if reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                return "image"
+            if len(reasons) > 1 and reasons[1] is not None and reasons[1].code == "ConditionalCheckFailed":
+                return "claim"
+            raise StorageError("The image could not be settled; try again.") from exc
+        return None
+
+    def delete_image(self, record: ImageRecord) -> bool:
+        """False when it was already gone."""
+        try:
+            record.delete(condition=ImageRecord.pk.exists())
+        except DeleteError as exc:
+            if _is_conditional_failure(exc):
+                return False
             raise StorageError("The image record could not be deleted.") from exc
+        return True
 
     def list_images(
-        self, tenant: str, *, album_id: str | None, limit: int, cursor: dict[str, Any] | None
+        self,
+        tenant: str,
+        *,
+        album_id: str | None,
+        limit: int,
+        cursor: dict[str, Any] | None,
+        status: str | None = None,
+        tag: str | None = None,
+        readable_albums: frozenset[str] | None = None,
     ) -> tuple[list[ImageRecord], dict[str, Any] | None]:
+        """A full page of `limit` images, newest first, that pass the filters, and the key to
+        go on from (None on the last page). DynamoDB applies `Limit` before a filter, so pages
+        are read until the page is full: a filter never makes a page short.
+
+        `readable_albums`: None reads every album and no album; a set reads only those albums."""
+        condition: Condition | None = None
+        for part in (
+            ImageRecord.status == status if status else None,
+            ImageRecord.tag_ids.contains(tag) if tag else None,
+            ImageRecord.album_id.is_in(*readable_albums) if readable_albums else None,
+        ):
+            if part is not None:
+                condition = part if condition is None else condition & part
+        if readable_albums is not None and not readable_albums:
+            return [], None
+        page_size = limit + 1 if condition is None else 100
         try:
             if album_id:
                 result = ImageRecord.by_gsi1.query(
                     album_gsi_pk(tenant, album_id),
+                    filter_condition=condition,
                     scan_index_forward=False,
-                    limit=limit,
+                    page_size=page_size,
                     last_evaluated_key=cursor,
                 )
             else:
                 result = ImageRecord.query(
                     tenant_pk(tenant),
                     ImageRecord.sk.startswith("IMG#"),
+                    filter_condition=condition,
                     scan_index_forward=False,
-                    limit=limit,
+                    page_size=page_size,
                     last_evaluated_key=cursor,
                 )
-            items = list(result)
-            return items, result.last_evaluated_key
+            items: list[ImageRecord] = []
+            for record in result:
+                items.append(record)
+                if len(items) > limit:  # one more than the page: there is a next page
+                    break
         except PynamoDBException as exc:
             raise StorageError("The images could not be listed.") from exc
+        if len(items) <= limit:
+            return items, None
+        last = items[limit - 1]
+        key = {"pk": {"S": last.pk}, "sk": {"S": last.sk}}
+        if album_id:
+            key.update({"gsi1pk": {"S": last.gsi1pk}, "gsi1sk": {"S": last.gsi1sk}})
+        return items[:limit], key
 
     def iter_unsettled(self, expired_before: str) -> Iterator[ImageRecord]:
         try:

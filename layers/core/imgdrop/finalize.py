@@ -2,7 +2,8 @@
 
 Reached through the process function's Lambda destinations: OnSuccess carries an outcome,
 OnFailure (retries exhausted) carries only the original S3 event. Settling is a conditional
-write from an unsettled status, so a repeated delivery changes nothing.
+write from an unsettled status by the run that holds the image (imgdrop.lifecycle), so a
+repeated or late delivery changes nothing.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from imgdrop import lifecycle
+from imgdrop.content import CLAIM, uploader_of
 from imgdrop.db import SETTLED, ImageRecord
-from imgdrop.ids import now_iso
+from imgdrop.errors import StorageError
 from imgdrop.images import present_image
 from imgdrop.observability import logger, metrics
 from imgdrop.services import Services
-from imgdrop.storage import parse_upload_key, variant_prefix
+from imgdrop.storage import parse_upload_key, run_prefix, variant_prefix
 from imgdrop.tags import resolve_tags
 
 DETAIL_TYPES = {"ready": "Image Ready", "failed": "Image Failed", "duplicate": "Image Duplicate"}
@@ -51,82 +54,140 @@ class EventPublisher:
 
 
 def settle_outcome(outcome: dict[str, Any], services: Services, events: EventPublisher) -> str | None:
-    """Apply one process outcome; returns the status the image settled in (None if skipped)."""
+    """Apply one process outcome; returns the status the image settled in (None if skipped).
+    Only the run that holds the image can settle it: an outcome of a run that lost it is void."""
     kind = outcome.get("outcome")
-    tenant, image_id = outcome.get("tenant"), outcome.get("image_id")
-    if kind not in {"rendered", "duplicate", "rejected"} or not tenant or not image_id:
+    tenant, image_id, run_id = outcome.get("tenant"), outcome.get("image_id"), outcome.get("run_id")
+    if kind not in {"rendered", "duplicate", "rejected"} or not tenant or not image_id or not run_id:
         return None
     record = services.repo.get_image(tenant, image_id)
-    if record is None:
+    if record is None or record.status in SETTLED or record.run_id != run_id:
         return None
     if kind == "rendered":
-        return _settle(record, "ready", services, events)
+        return _settle_rendered(record, run_id, services, events)
     if kind == "duplicate":
-        return _settle(
-            record,
-            "duplicate",
-            services,
-            events,
-            errors=[outcome["error"]],
-            duplicate_of=outcome.get("duplicate_of"),
-        )
-    return _settle(record, "failed", services, events, errors=[outcome["error"]])
+        return _settle_duplicate(record, run_id, outcome["duplicate_of"], outcome["error"], services, events)
+    return _settle_failed(record, run_id, [outcome["error"]], services, events)
 
 
-def settle_failure(key: str, error: dict[str, Any], services: Services, events: EventPublisher) -> str | None:
-    """Every retry failed. An image whose variants were stored before the crash is ready;
-    anything else fails with processing_error, so nothing waits in `processing` forever."""
+def settle_failure(
+    key: str, error: dict[str, Any], run_id: str | None, services: Services, events: EventPublisher
+) -> str | None:
+    """Every retry of a run failed (or the sweep found it stuck). An image whose rendition was
+    stored before the crash is ready; anything else fails with processing_error, so nothing
+    waits in `processing` forever. A failure of a run that no longer holds the image is void."""
     parsed = parse_upload_key(key)
     if parsed is None:
         return None
     tenant, image_id = parsed
     record = services.repo.get_image(tenant, image_id)
-    if record is None or record.status in SETTLED:
+    if record is None or record.status in SETTLED or record.run_id not in (None, run_id):
         return None
     if record.variants and (record.result or {}).get("sha256"):
-        return _settle(record, "ready", services, events)
-    # A crash between two variant writes leaves some behind that no record names: remove them
-    # before failing the image (and before settling, so a crash here is retried, not forgotten).
-    services.objects.delete_prefix(variant_prefix(tenant, image_id))
+        return _settle_rendered(record, record.run_id, services, events)
+    # A crash between two variant writes leaves some behind that no record names: remove this
+    # run's before failing the image (and before settling, so a crash here is retried, not forgotten).
+    services.objects.delete_prefix(run_prefix(tenant, image_id, record.run_id))
     message = str(error.get("errorMessage") or error.get("errorType") or "processing failed")[:300]
-    return _settle(
-        record,
-        "failed",
-        services,
-        events,
-        errors=[{"code": "processing_error", "title": f"Processing failed after retries: {message}"}],
-    )
+    errors = [{"code": "processing_error", "title": f"Processing failed after retries: {message}"}]
+    return _settle_failed(record, record.run_id, errors, services, events)
 
 
-def _settle(
+# A settle that lost to a PATCH of the tags (or to the claim's owner changing) reads and tries again.
+SETTLE_ATTEMPTS = 3
+
+
+def _settle_rendered(
+    record: ImageRecord, run_id: str | None, services: Services, events: EventPublisher
+) -> str | None:
+    """Ready and canonical for its bytes, unless a ready image the uploader may read claimed
+    them first: then this upload is its duplicate, and its own files go."""
+    sha256 = (record.result or {})["sha256"]
+    uploader = uploader_of(record)
+    for _ in range(SETTLE_ATTEMPTS):
+        tags = resolve_tags(record.tenant, record.tag_ids, services)
+        owner = services.repo.claim_owner(record.tenant, CLAIM, sha256)
+        canonical = None if owner in (None, record.id) else services.repo.get_image(record.tenant, owner)
+        if canonical is not None and canonical.status == "ready":
+            if uploader.can_read_album(canonical.album_id):
+                error = {"code": "image_already_exists", "title": "This image was uploaded before."}
+                return _settle_duplicate(record, run_id, canonical.id, error, services, events)
+            # Its bytes belong to an image the uploader may not know of: this one stands alone.
+            if lifecycle.settle_ready(services.repo, record, run_id, tags):
+                return _settled(record, "ready", services, events)
+        else:
+            stale_owner = None if owner in (None, record.id) else owner
+            failed = lifecycle.settle_ready_claiming(services.repo, record, run_id, tags, sha256, stale_owner)
+            if failed is None:
+                _remove_other_runs(record, services)
+                return _settled(record, "ready", services, events)
+        fresh = services.repo.get_image(record.tenant, record.id)
+        if fresh is None or fresh.status in SETTLED or fresh.run_id != run_id:
+            return None
+        record = fresh
+    raise StorageError("The image kept changing while it was settled; try again.")
+
+
+def _settle_duplicate(
     record: ImageRecord,
-    status: str,
+    run_id: str | None,
+    duplicate_of: str,
+    error: dict[str, Any],
     services: Services,
     events: EventPublisher,
-    *,
-    errors: list[dict[str, Any]] | None = None,
-    duplicate_of: str | None = None,
 ) -> str | None:
-    """Settle from pending/processing only: the conditional write makes redelivery a no-op."""
-    if record.status in SETTLED:
-        return None
-    now = now_iso()
-    actions = [
-        ImageRecord.status.set(status),
-        ImageRecord.tags.set(resolve_tags(record.tenant, record.tag_ids, services)),
-        ImageRecord.errors.set(errors or []),
-        ImageRecord.processed_at.set(now),
-        ImageRecord.updated_at.set(now),
-        ImageRecord.gsi2pk.remove(),
-        ImageRecord.gsi2sk.remove(),
+    for _ in range(SETTLE_ATTEMPTS):
+        tags = resolve_tags(record.tenant, record.tag_ids, services)
+        indexed = bool(record.variants)  # rendered first: its hash went into the index
+        if lifecycle.settle_duplicate(services.repo, record, run_id, tags, [error], duplicate_of):
+            # The canonical image holds these bytes: this upload keeps no files of its own.
+            services.objects.delete([record.upload_key])
+            services.objects.delete_prefix(variant_prefix(record.tenant, record.id))
+            phash = (record.result or {}).get("phash")
+            if phash and indexed:
+                services.index.remove(record.tenant, record.id, phash)
+            return _settled(record, "duplicate", services, events)
+        fresh = services.repo.get_image(record.tenant, record.id)
+        if fresh is None or fresh.status in SETTLED or fresh.run_id != run_id:
+            return None
+        record = fresh
+    raise StorageError("The image kept changing while it was settled; try again.")
+
+
+def _settle_failed(
+    record: ImageRecord,
+    run_id: str | None,
+    errors: list[dict[str, Any]],
+    services: Services,
+    events: EventPublisher,
+) -> str | None:
+    for _ in range(SETTLE_ATTEMPTS):
+        tags = resolve_tags(record.tenant, record.tag_ids, services)
+        if lifecycle.settle_failed(services.repo, record, run_id, tags, errors):
+            # Settled: no run can store files any more, so whatever any run left can go.
+            services.objects.delete_prefix(variant_prefix(record.tenant, record.id))
+            return _settled(record, "failed", services, events)
+        fresh = services.repo.get_image(record.tenant, record.id)
+        if fresh is None or fresh.status in SETTLED or fresh.run_id != run_id:
+            return None
+        record = fresh
+    raise StorageError("The image kept changing while it was settled; try again.")
+
+
+def _remove_other_runs(record: ImageRecord, services: Services) -> None:
+    """Files of runs that lost the image (died, then were taken over): nothing names them."""
+    keep = run_prefix(record.tenant, record.id, record.run_id)
+    stray = [
+        key
+        for key, _ in services.objects.list_keys(variant_prefix(record.tenant, record.id))
+        if not key.startswith(keep)
     ]
-    if duplicate_of:
-        actions.append(ImageRecord.duplicate_of.set(duplicate_of))
-    settled = services.repo.update_image(
-        record, actions, condition=ImageRecord.status.is_in("pending", "processing")
-    )
-    if not settled:
-        return None
+    if stray:
+        services.objects.delete(stray)
+
+
+def _settled(record: ImageRecord, status: str, services: Services, events: EventPublisher) -> str:
     metrics.add_metric(name=f"Images{status.capitalize()}", unit="Count", value=1)
-    events.publish(DETAIL_TYPES[status], present_image(record, services))
+    settled = services.repo.get_image(record.tenant, record.id) or record
+    events.publish(DETAIL_TYPES[status], present_image(settled, services))
     return status

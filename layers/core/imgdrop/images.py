@@ -21,7 +21,7 @@ from imgdrop.db import (
     pending_gsi_sk,
     tenant_pk,
 )
-from imgdrop.errors import Conflict, Forbidden, ImgdropError, NotFound, ValidationFailed
+from imgdrop.errors import Conflict, Forbidden, ImgdropError, NotFound, StorageError, ValidationFailed
 from imgdrop.ids import iso, new_id, now_iso, utc_now
 from imgdrop.profiles import profile_for
 from imgdrop.services import Services
@@ -41,8 +41,11 @@ MAX_BATCH = 100
 # --------------------------------------------------------------------------- presenting
 
 
-def present_image(record: ImageRecord, services: Services) -> dict[str, Any]:
-    """The contract's image object; URLs are presigned for the caller at read time."""
+def present_image(
+    record: ImageRecord, services: Services, reader: Principal | None = None
+) -> dict[str, Any]:
+    """The contract's image object; URLs are presigned for the caller at read time. Given the
+    reader, `similar` and `duplicate_of` name only images the reader may read."""
     settings = services.settings
     expires = settings.download_expiry_seconds
     result = record.result or {}
@@ -97,8 +100,10 @@ def present_image(record: ImageRecord, services: Services) -> dict[str, Any]:
             "blurhash": result.get("blurhash"),
             "animated": result.get("animated"),
             "frames": result.get("frames"),
-            "duplicate_of": record.duplicate_of,
-            "similar": record.similar or [],
+            "duplicate_of": _readable_ids(record, [record.duplicate_of], services, reader)[0]
+            if record.duplicate_of
+            else None,
+            "similar": _readable_similar(record, services, reader),
             "errors": errors,
             "processed": record.status in SETTLED,
             "processing_error": errors[0]["code"] if errors and record.status == "failed" else None,
@@ -109,6 +114,24 @@ def present_image(record: ImageRecord, services: Services) -> dict[str, Any]:
         }
     )
     return body
+
+
+def _readable_ids(
+    record: ImageRecord, ids: list[str], services: Services, reader: Principal | None
+) -> list[str | None]:
+    """Each id, or None where the reader may not read that image."""
+    if reader is None or reader.albums is None or "admin" in reader.scopes:
+        return list(ids)
+    others = services.repo.get_images(record.tenant, [i for i in ids if i])
+    return [i if i in others and reader.can_read_album(others[i].album_id) else None for i in ids]
+
+
+def _readable_similar(
+    record: ImageRecord, services: Services, reader: Principal | None
+) -> list[dict[str, Any]]:
+    similar = record.similar or []
+    readable = _readable_ids(record, [s["id"] for s in similar], services, reader)
+    return [entry for entry, visible in zip(similar, readable, strict=True) if visible]
 
 
 def image_link(services: Services, image_id: str) -> str:
@@ -123,10 +146,7 @@ def create_uploads(principal: Principal, items: list[Any], services: Services) -
     """One outcome per item, in order: a presigned POST, an existing image, or an error.
     Only a batch of the wrong size fails as a whole."""
     principal.require("images:write")
-    if not 1 <= len(items) <= MAX_BATCH:
-        raise ValidationFailed(
-            [ImgdropError("items_count", f"Send between 1 and {MAX_BATCH} items.", 400, "/items")]
-        )
+    _check_batch_size(len(items), "/items")
     outcomes = []
     for index, raw in enumerate(items):
         pointer = f"/items/{index}"
@@ -135,6 +155,13 @@ def create_uploads(principal: Principal, items: list[Any], services: Services) -
         except ImgdropError as exc:
             outcomes.append(_item_error(exc))
     return outcomes
+
+
+def _check_batch_size(count: int, pointer: str) -> None:
+    if not 1 <= count <= MAX_BATCH:
+        raise ValidationFailed(
+            [ImgdropError("items_count", f"Send between 1 and {MAX_BATCH} items.", 400, pointer)]
+        )
 
 
 def _item_error(exc: ImgdropError) -> dict[str, Any]:
@@ -146,7 +173,7 @@ def _create_upload(principal: Principal, raw: Any, pointer: str, services: Servi
     spec = _checked_spec(principal, raw, pointer, services, max_bytes=services.settings.max_upload_bytes)
     assert spec.content_type is not None and spec.size is not None  # noqa: S101 - validated above  # nosec B101
     if spec.sha256:
-        existing = existing_image(services.repo, principal.tenant, spec.sha256)
+        existing = existing_image(services.repo, principal.tenant, spec.sha256, principal)
         if existing:
             error = Conflict("image_already_exists", "This image was uploaded before.", f"{pointer}/sha256")
             return {"id": existing, "status": "duplicate", "error": error.as_dict()}
@@ -171,14 +198,13 @@ def _checked_spec(
     spec, errors = validate_item(raw, pointer, max_bytes=max_bytes)
     if errors:
         raise ValidationFailed(errors)
-    if spec.album_id:
-        if services.repo.get_album(principal.tenant, spec.album_id) is None:
-            raise ImgdropError("album_not_found", "Album not found.", 404, f"{pointer}/album_id")
-        try:
-            principal.require_album(spec.album_id, "upload")
-        except Forbidden as exc:
-            exc.pointer = f"{pointer}/album_id"
-            raise
+    if spec.album_id and services.repo.get_album(principal.tenant, spec.album_id) is None:
+        raise ImgdropError("album_not_found", "Album not found.", 404, f"{pointer}/album_id")
+    try:
+        principal.require_album(spec.album_id, "upload")
+    except Forbidden as exc:
+        exc.pointer = f"{pointer}/album_id"
+        raise
     if spec.parent_id and services.repo.get_image(principal.tenant, spec.parent_id) is None:
         raise ImgdropError("parent_not_found", "Parent image not found.", 404, f"{pointer}/parent_id")
     return spec
@@ -198,6 +224,9 @@ def _new_record(principal: Principal, spec: ItemSpec, pointer: str, services: Se
         tenant=principal.tenant,
         id=image_id,
         owner=principal.sub,
+        uploader_albums=None
+        if principal.albums is None or "admin" in principal.scopes
+        else {album: sorted(rights) for album, rights in principal.albums.items()},
         status="pending",
         filename=spec.filename,
         content_type=spec.content_type or "application/octet-stream",
@@ -260,7 +289,7 @@ def create_direct_upload(
         raise ValidationFailed([ImgdropError("file_blank", "File is required.", 400, f"{pointer}/file")])
     spec = _checked_spec(principal, item, pointer, services, max_bytes=limit)
     # The bytes are here already: an exact repeat is answered now, and nothing is stored.
-    existing = existing_image(services.repo, principal.tenant, hashlib.sha256(data).hexdigest())
+    existing = existing_image(services.repo, principal.tenant, hashlib.sha256(data).hexdigest(), principal)
     if existing:
         error = Conflict("image_already_exists", "This image was uploaded before.", f"{pointer}/file")
         return {
@@ -271,7 +300,7 @@ def create_direct_upload(
         }
     record = _new_record(principal, spec, pointer, services)
     services.objects.write(record.upload_key, data, content_type=record.content_type)
-    return present_image(record, services)
+    return present_image(record, services, principal)
 
 
 @dataclass
@@ -287,6 +316,8 @@ def create_direct_uploads(
     principal: Principal, files: list[DirectFile], services: Services
 ) -> list[dict[str, Any]]:
     """Several files at once (the seeds' multipart batch): one outcome per file, in order."""
+    principal.require("images:write")
+    _check_batch_size(len(files), "")
     outcomes = []
     for file in files:
         try:
@@ -326,12 +357,12 @@ def decode_data_uri(value: Any, pointer: str) -> tuple[str, bytes]:
 
 
 def get_image(principal: Principal, image_id: str, services: Services) -> ImageRecord:
-    """The caller's image, or 404 (another tenant's image answers exactly like a missing one)."""
+    """The caller's image, or 404: another tenant's image, and one in an album the caller may
+    not read, answer exactly like a missing one."""
     principal.require("images:read")
     record = services.repo.get_image(principal.tenant, image_id)
-    if record is None:
+    if record is None or not principal.can_read_album(record.album_id):
         raise NotFound("Image")
-    principal.require_album(record.album_id, "read")
     return record
 
 
@@ -345,21 +376,30 @@ def list_images(
     cursor: str | None = None,
     limit: int = 50,
 ) -> dict[str, Any]:
+    """A page of `limit` images (fewer only on the last page), newest first."""
     principal.require("images:read")
     if album_id:
         principal.require_album(album_id, "read")
-    start = _decode_cursor(cursor)
+    start = _decode_cursor(cursor, principal.tenant, album_id)
     records, last_key = services.repo.list_images(
-        principal.tenant, album_id=album_id, limit=limit, cursor=start
+        principal.tenant,
+        album_id=album_id,
+        limit=limit,
+        cursor=start,
+        status=status,
+        tag=tag,
+        readable_albums=None if album_id else _readable_albums(principal),
     )
-    items = [
-        present_image(r, services)
-        for r in records
-        if (status is None or r.status == status)
-        and (tag is None or tag in r.tag_ids)
-        and principal.can_read_album(r.album_id)
-    ]
-    return {"items": items, "next_cursor": _encode_cursor(last_key)}
+    return {
+        "items": [present_image(r, services, principal) for r in records],
+        "next_cursor": _encode_cursor(last_key),
+    }
+
+
+def _readable_albums(principal: Principal) -> frozenset[str] | None:
+    if principal.albums is None or "admin" in principal.scopes:
+        return None
+    return frozenset(album for album, rights in principal.albums.items() if "read" in rights)
 
 
 def _encode_cursor(key: dict[str, Any] | None) -> str | None:
@@ -368,39 +408,90 @@ def _encode_cursor(key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
 
 
-def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+def _decode_cursor(cursor: str | None, tenant: str, album_id: str | None) -> dict[str, Any] | None:
+    """Only a key this API issued for this tenant and listing: anything else is cursor_invalid."""
     if not cursor:
         return None
+    invalid = ValidationFailed(
+        [ImgdropError("cursor_invalid", "The cursor is not one this API returned.", 400, "/cursor")]
+    )
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if not isinstance(key, dict):
-            raise ValueError("cursor is not an object")
-        return key
     except (ValueError, binascii.Error) as exc:
-        raise ValidationFailed(
-            [ImgdropError("cursor_invalid", "The cursor is not one this API returned.", 400, "/cursor")]
-        ) from exc
+        raise invalid from exc
+    expected = {"pk": tenant_pk(tenant), "sk": None}
+    if album_id:
+        expected.update({"gsi1pk": album_gsi_pk(tenant, album_id), "gsi1sk": None})
+    if not isinstance(key, dict) or set(key) != set(expected):
+        raise invalid
+    for name, value in key.items():
+        text = value.get("S") if isinstance(value, dict) and set(value) == {"S"} else None
+        if not isinstance(text, str) or (expected[name] is not None and text != expected[name]):
+            raise invalid
+        if name in ("sk", "gsi1sk") and not text.startswith("IMG#"):
+            raise invalid
+    return key
 
 
 # --------------------------------------------------------------------------- changing
 
 
-def patch_image(principal: Principal, image_id: str, raw: Any, services: Services) -> ImageRecord:
+def _require_change_rights(principal: Principal, record: ImageRecord) -> None:
+    """Changing or deleting an image takes `images:write` and, under an albums claim, the
+    `upload` right on the image's album."""
     principal.require("images:write")
-    record = get_image(principal, image_id, services)
+    principal.require_album(record.album_id, "upload")
+
+
+def patch_image(principal: Principal, image_id: str, raw: Any, services: Services) -> ImageRecord:
+    """Change only the fields named in `raw`, atomically: never a write-back of a whole record
+    read earlier, so nothing processing or finalize wrote meanwhile is undone, and a deleted
+    image is never recreated."""
+    principal.require("images:write")
     spec, errors = validate_item(raw, "", max_bytes=0, require_upload_fields=False, allowed=PATCHABLE_FIELDS)
-    if errors:
-        raise ValidationFailed(errors)
-    assert isinstance(raw, dict)  # noqa: S101 - validate_item rejects anything else  # nosec B101
+    for _ in range(3):
+        record = get_image(principal, image_id, services)
+        _require_change_rights(principal, record)
+        if errors:
+            raise ValidationFailed(errors)
+        assert isinstance(raw, dict)  # noqa: S101 - validate_item rejects anything else  # nosec B101
+        actions, condition = _patch_actions(principal, record, raw, spec, services)
+        if services.repo.update_image(record, actions, condition):
+            return record
+    # The image kept changing under us (or was deleted): answer what is there now.
+    if services.repo.get_image(principal.tenant, image_id) is None:
+        raise NotFound("Image")
+    raise StorageError("The image kept changing; try again.")
+
+
+def _patch_actions(
+    principal: Principal, record: ImageRecord, raw: dict[str, Any], spec: ItemSpec, services: Services
+) -> tuple[list[Any], Any]:
+    """The update actions for the named fields, and the condition that the values they were
+    computed from still hold."""
     now = now_iso()
+    actions: list[Any] = [ImageRecord.updated_at.set(now)]
+    condition: Any = (
+        ImageRecord.album_id == record.album_id if record.album_id else ImageRecord.album_id.does_not_exist()
+    )
     if "album_id" in raw and spec.album_id != record.album_id:
-        if spec.album_id:
-            if services.repo.get_album(principal.tenant, spec.album_id) is None:
-                raise ImgdropError("album_not_found", "Album not found.", 404, "/album_id")
+        # Moving: the upload right on the target too; out of every album is a move as well.
+        if spec.album_id and services.repo.get_album(principal.tenant, spec.album_id) is None:
+            raise ImgdropError("album_not_found", "Album not found.", 404, "/album_id")
+        try:
             principal.require_album(spec.album_id, "upload")
-        record.album_id = spec.album_id
-        record.gsi1pk = album_gsi_pk(principal.tenant, spec.album_id) if spec.album_id else None
-        record.gsi1sk = image_sk(record.id) if spec.album_id else None
+        except Forbidden as exc:
+            exc.pointer = "/album_id"
+            raise
+        if spec.album_id:
+            actions += [
+                ImageRecord.album_id.set(spec.album_id),
+                ImageRecord.gsi1pk.set(album_gsi_pk(principal.tenant, spec.album_id)),
+                ImageRecord.gsi1sk.set(image_sk(record.id)),
+            ]
+        else:
+            gone = (ImageRecord.album_id, ImageRecord.gsi1pk, ImageRecord.gsi1sk)
+            actions += [attribute.remove() for attribute in gone]
     if "slug" in raw and spec.slug != record.slug:
         if (
             spec.slug
@@ -409,32 +500,39 @@ def patch_image(principal: Principal, image_id: str, raw: Any, services: Service
             raise ImgdropError("slug_taken", "This slug is already used by another image.", 400, "/slug")
         if record.slug:
             services.repo.release_claim(principal.tenant, "SLUG", record.slug, record.id)
-        record.slug = spec.slug
+        actions.append(ImageRecord.slug.set(spec.slug) if spec.slug else ImageRecord.slug.remove())
     if "tags" in raw:
-        record.tag_ids = spec.tag_ids + resolve_labels(principal, spec.tag_labels, services)
+        tag_ids = spec.tag_ids + resolve_labels(principal, spec.tag_labels, services)
+        actions.append(ImageRecord.tag_ids.set(tag_ids))
+        # Tags resolve at settling: resolve now if settled; the status must not change meanwhile.
+        condition &= ImageRecord.status == record.status
         if record.status in SETTLED:
             from imgdrop.tags import resolve_tags
 
-            record.tags = resolve_tags(principal.tenant, record.tag_ids, services)
-    fields = dict(record.fields or {})
-    for name in DESCRIPTIVE_FIELDS:
-        if name in raw:
+            actions.append(ImageRecord.tags.set(resolve_tags(principal.tenant, tag_ids, services)))
+    named = [name for name in DESCRIPTIVE_FIELDS if name in raw]
+    if named:
+        # The descriptive fields share one attribute: change it only from the value read.
+        fields = dict(record.fields or {})
+        for name in named:
             if raw[name] is None:
                 fields.pop(name, None)
             elif name in spec.descriptive:
                 fields[name] = spec.descriptive[name]
-    if "usage_license_code" in raw:
-        fields["usage_license_name"] = spec.descriptive.get("usage_license_name")
-    record.fields = fields
-    record.updated_at = now
-    services.repo.save_image(record)
-    return record
+        if "usage_license_code" in raw:
+            fields["usage_license_name"] = spec.descriptive.get("usage_license_name")
+        actions.append(ImageRecord.fields.set(fields))
+        condition &= ImageRecord.fields == (record.fields or {})
+    return actions, condition
 
 
 def delete_image(principal: Principal, image_id: str, services: Services) -> None:
-    """Remove the record, the uploaded original, the variants and every claim the image holds."""
-    principal.require("images:write")
+    """Remove the record, the uploaded original, the variants and every claim the image holds.
+    The record goes first: no processing run can start or store anything for it after that."""
     record = get_image(principal, image_id, services)
+    _require_change_rights(principal, record)
+    if not services.repo.delete_image(record):
+        raise NotFound("Image")
     services.objects.delete([record.upload_key])
     services.objects.delete_prefix(variant_prefix(principal.tenant, record.id))
     result = record.result or {}
@@ -442,14 +540,14 @@ def delete_image(principal: Principal, image_id: str, services: Services) -> Non
         services.repo.release_claim(principal.tenant, CLAIM, result["sha256"], record.id)
     if record.slug:
         services.repo.release_claim(principal.tenant, "SLUG", record.slug, record.id)
-    if result.get("phash") and record.status == "ready":
+    if result.get("phash") and record.variants:
         services.index.remove(principal.tenant, record.id, result["phash"])
-    services.repo.delete_image(record)
 
 
 def similar_images(
     principal: Principal, image_id: str, services: Services, limit: int = 20
 ) -> dict[str, Any]:
+    """Ready near duplicates the caller may read, nearest first."""
     from imgdrop.dedupe import policy_for
 
     record = get_image(principal, image_id, services)
@@ -457,14 +555,19 @@ def similar_images(
     if not phash:
         return {"items": []}
     threshold = policy_for(record.profile).threshold
+    matches = [
+        (other, distance)
+        for other, distance in services.index.find(principal.tenant, phash, threshold)
+        if other != record.id
+    ]
+    others = services.repo.get_images(principal.tenant, [other for other, _ in matches])
     items = []
-    for other_id, distance in services.index.find(principal.tenant, phash, threshold):
-        if other_id == record.id:
+    for other_id, distance in matches:
+        other = others.get(other_id)
+        if other is None or other.status != "ready" or not principal.can_read_album(other.album_id):
             continue
-        other = services.repo.get_image(principal.tenant, other_id)
-        if other is None or not principal.can_read_album(other.album_id):
-            continue
-        items.append({"id": other_id, "distance": distance, "image": present_image(other, services)})
+        image = present_image(other, services, principal)
+        items.append({"id": other_id, "distance": distance, "image": image})
         if len(items) >= limit:
             break
     return {"items": items}

@@ -7,19 +7,30 @@ Every step is safe to repeat: S3 delivers events at least once and Lambda retrie
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from imgdrop.content import claim_content, point_claim_at
+from imgdrop import lifecycle
+from imgdrop.content import existing_image, point_claim_at, uploader_of
 from imgdrop.db import SETTLED, ImageRecord
 from imgdrop.errors import ImageRejected
-from imgdrop.ids import now_iso
+from imgdrop.ids import now_iso, utc_now
 from imgdrop.observability import logger
 from imgdrop.services import Services
-from imgdrop.storage import parse_upload_key, variant_prefix
+from imgdrop.storage import parse_upload_key, run_prefix
 
 IMMUTABLE = "private, max-age=31536000, immutable"
 ORIGINAL_EXTENSIONS = {"jpeg": "jpg", "tiff": "tif"}
+# A run's lease outlasts the function's timeout: a run past it has surely been stopped.
+LEASE_MARGIN = timedelta(seconds=60)
+
+
+def run_id_for(etag: str | None, sequencer: str | None) -> str:
+    """One S3 delivery: the same event (and Lambda's retries of it) is the same run; a re-POST
+    or a redrive copy is a new one."""
+    return hashlib.sha256(f"{etag or ''}:{sequencer or ''}".encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -32,12 +43,13 @@ class Outcome:
     duplicate_of: str | None = None
     error: dict[str, str] | None = None
     similar: list[dict[str, Any]] = field(default_factory=list)
+    run_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def process_upload(key: str, services: Services) -> Outcome:
+def process_upload(key: str, services: Services, run_id: str) -> Outcome:
     parsed = parse_upload_key(key)
     if parsed is None:
         logger.warning("Ignoring an object outside uploads/{tenant}/{id}", extra={"key": key})
@@ -55,24 +67,20 @@ def process_upload(key: str, services: Services) -> Outcome:
             # The verified bytes live under images/ now: anything here was sent after settling.
             services.objects.delete([key])
         return Outcome("skipped", tenant, image_id)
-    started = services.repo.update_image(
-        record,
-        [
-            ImageRecord.status.set("processing"),
-            ImageRecord.attempts.add(1),
-            ImageRecord.updated_at.set(now_iso()),
-        ],
-        condition=ImageRecord.status.is_in("pending", "processing"),
-    )
-    if not started:  # settled meanwhile (the sweep): nothing left to do
-        return Outcome("skipped", tenant, image_id)
+    lease = timedelta(seconds=services.settings.process_timeout_seconds) + LEASE_MARGIN
+    if not lifecycle.start_processing(services.repo, record, run_id, utc_now(), lease):
+        # Another delivery holds the image (its bytes win), or it settled meanwhile.
+        logger.info("Another run holds the image", extra={"image_id": image_id, "run_id": run_id})
+        return Outcome("skipped", tenant, image_id, run_id=run_id)
     try:
-        return _render_and_store(record, services)
+        return _render_and_store(record, run_id, services)
     except ImageRejected as exc:
-        return Outcome("rejected", tenant, image_id, error={"code": exc.code, "title": exc.title})
+        return Outcome(
+            "rejected", tenant, image_id, error={"code": exc.code, "title": exc.title}, run_id=run_id
+        )
 
 
-def _render_and_store(record: ImageRecord, services: Services) -> Outcome:
+def _render_and_store(record: ImageRecord, run_id: str, services: Services) -> Outcome:
     from imgdrop.dedupe import policy_for
     from imgdrop.pipeline import render
 
@@ -86,33 +94,24 @@ def _render_and_store(record: ImageRecord, services: Services) -> Outcome:
         )
     rendition = render(data, record.profile, max_pixels=settings.max_pixels, max_frames=settings.max_frames)
     tenant, image_id = record.tenant, record.id
-    now = now_iso()
+    uploader = uploader_of(record)
 
-    canonical = claim_content(services.repo, tenant, rendition.sha256, image_id, now)
-    if canonical != image_id:
-        services.objects.delete([record.upload_key])
-        return _duplicate(record, rendition, canonical, services)
+    canonical = existing_image(services.repo, tenant, rendition.sha256, uploader)
+    if canonical is not None and canonical != image_id:
+        return _duplicate(record, run_id, rendition, canonical, services)
 
     policy = policy_for(record.profile)
-    matches = (
-        []
-        if policy.mode == "off"
-        else [
-            (other, distance)
-            for other, distance in services.index.find(tenant, rendition.phash, policy.threshold)
-            if other != image_id
-        ]
+    near = (
+        [] if policy.mode == "off" else _readable_near_duplicates(record, rendition.phash, policy, services)
     )
-    verdict = policy.decide(matches)
-    near = verdict.similar
+    verdict = policy.decide(near)
     if verdict.duplicate_of:
-        nearest = verdict.duplicate_of
         # The sha claim must name the canonical image, never this duplicate.
-        point_claim_at(services.repo, tenant, rendition.sha256, nearest, now)
-        services.objects.delete([record.upload_key])
-        return _duplicate(record, rendition, nearest, services)
+        point_claim_at(services.repo, tenant, rendition.sha256, verdict.duplicate_of, now_iso())
+        return _duplicate(record, run_id, rendition, verdict.duplicate_of, services)
 
-    prefix = variant_prefix(tenant, image_id)
+    # This run's own folder: a run that loses the image removes only what it wrote itself.
+    prefix = run_prefix(tenant, image_id, run_id)
     variants = {}
     for name, variant in rendition.variants.items():
         key = prefix + variant.filename
@@ -127,46 +126,68 @@ def _render_and_store(record: ImageRecord, services: Services) -> Outcome:
     # The bytes that were verified, kept where no presigned POST can replace them.
     original_key = f"{prefix}original.{ORIGINAL_EXTENSIONS.get(rendition.format, rendition.format)}"
     services.objects.write(original_key, data, content_type=rendition.mime, cache_control=IMMUTABLE)
-    similar = [{"id": other, "distance": distance} for other, distance in near]
-    stored = services.repo.update_image(
+    similar = [{"id": other, "distance": distance} for other, distance in verdict.similar]
+    stored = lifecycle.store_rendition(
+        services.repo,
         record,
-        [
-            ImageRecord.result.set(_result_of(rendition)),
-            ImageRecord.variants.set(variants),
-            ImageRecord.original.set(
-                {
-                    "key": original_key,
-                    "width": rendition.width,
-                    "height": rendition.height,
-                    "bytes": len(data),
-                    "format": rendition.format,
-                }
-            ),
-            ImageRecord.similar.set(similar),
-            ImageRecord.updated_at.set(now_iso()),
-        ],
-        condition=ImageRecord.status == "processing",
+        run_id,
+        result=_result_of(rendition),
+        variants=variants,
+        original={
+            "key": original_key,
+            "width": rendition.width,
+            "height": rendition.height,
+            "bytes": len(data),
+            "format": rendition.format,
+        },
+        similar=similar,
     )
     if not stored:
-        # Settled while we worked (the sweep failed it): leave nothing behind it.
+        # Another run holds the image now, or it settled (failed) while we worked: leave what
+        # anyone else wrote alone.
         services.objects.delete_prefix(prefix)
-        return Outcome("skipped", tenant, image_id)
+        return Outcome("skipped", tenant, image_id, run_id=run_id)
     services.objects.delete([record.upload_key])
     services.index.add(tenant, image_id, rendition.phash)
-    return Outcome("rendered", tenant, image_id, similar=similar)
+    return Outcome("rendered", tenant, image_id, similar=similar, run_id=run_id)
 
 
-def _duplicate(record: ImageRecord, rendition: Any, canonical: str, services: Services) -> Outcome:
-    services.repo.update_image(
-        record,
-        [ImageRecord.result.set(_result_of(rendition)), ImageRecord.updated_at.set(now_iso())],
-    )
+def _readable_near_duplicates(
+    record: ImageRecord, phash: str, policy: Any, services: Services
+) -> list[tuple[str, int]]:
+    """Index matches that are ready images the uploader may read, nearest first."""
+    matches = [
+        (other, distance)
+        for other, distance in services.index.find(record.tenant, phash, policy.threshold)
+        if other != record.id
+    ]
+    if not matches:
+        return []
+    uploader = uploader_of(record)
+    records = services.repo.get_images(record.tenant, [other for other, _ in matches])
+    return [
+        (other, distance)
+        for other, distance in matches
+        if other in records
+        and records[other].status == "ready"
+        and uploader.can_read_album(records[other].album_id)
+    ]
+
+
+def _duplicate(
+    record: ImageRecord, run_id: str, rendition: Any, canonical: str, services: Services
+) -> Outcome:
+    if not lifecycle.store_result(services.repo, record, run_id, _result_of(rendition)):
+        return Outcome("skipped", record.tenant, record.id, run_id=run_id)
+    # The canonical image is ready: these bytes are safe to drop.
+    services.objects.delete([record.upload_key])
     return Outcome(
         "duplicate",
         record.tenant,
         record.id,
         duplicate_of=canonical,
         error={"code": "image_already_exists", "title": "This image was uploaded before."},
+        run_id=run_id,
     )
 
 

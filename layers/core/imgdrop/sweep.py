@@ -1,23 +1,38 @@
 """The scheduled sweep: uploads that never arrived expire; stuck work is re-driven or failed.
 
-It relies on the sparse pending index and the upload window, never on DynamoDB TTL timing.
+It relies on the sparse pending index and the upload window, never on DynamoDB TTL timing, and
+it is patient: an image whose event may still come is left alone (see `patience`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
+from imgdrop import lifecycle
 from imgdrop.db import SETTLED, ImageRecord
 from imgdrop.finalize import EventPublisher, settle_failure
-from imgdrop.ids import iso, now_iso, utc_now
+from imgdrop.ids import iso, utc_now
 from imgdrop.services import Services
+from imgdrop.settings import Settings
 from imgdrop.storage import parse_upload_key
 
 # Settled-as-expired records are removed by DynamoDB TTL a week later.
 EXPIRED_RETENTION = timedelta(days=7)
-# How long past its upload window an image may stay in processing before it is failed.
+# Slack beyond the longest time an S3 event can legitimately take to be processed.
 PROCESSING_GRACE = timedelta(minutes=15)
+
+
+def patience(settings: Settings) -> timedelta:
+    """How long an image that arrived may wait for its outcome: its event may wait in Lambda's
+    queue up to the maximum event age, then run three times (two retries); a backlog is not a
+    failure. Past this, an event or a destination record was lost."""
+    return (
+        timedelta(seconds=settings.process_event_max_age_seconds)
+        + 3 * timedelta(seconds=settings.process_timeout_seconds)
+        + PROCESSING_GRACE
+    )
 
 
 @dataclass
@@ -34,46 +49,38 @@ class SweepReport:
 def sweep(services: Services, events: EventPublisher) -> SweepReport:
     report = SweepReport()
     now = utc_now()
+    stale_before = iso(now - patience(services.settings))
     for record in services.repo.iter_unsettled(iso(now)):
         if record.status in SETTLED:
             continue
-        arrived = services.objects.head(record.upload_key) is not None
-        if record.status == "pending" and not arrived:
-            if services.repo.update_image(
-                record,
-                [
-                    ImageRecord.status.set("expired"),
-                    ImageRecord.errors.set([{"code": "upload_expired", "title": "The file never arrived."}]),
-                    ImageRecord.updated_at.set(now_iso()),
-                    ImageRecord.ttl.set(now + EXPIRED_RETENTION),
-                    ImageRecord.gsi2pk.remove(),
-                    ImageRecord.gsi2sk.remove(),
-                ],
-                condition=ImageRecord.status == "pending",
-            ):
+        head = services.objects.head(record.upload_key)
+        if record.status == "pending" and head is None:
+            if lifecycle.expire(services.repo, record, now, EXPIRED_RETENTION):
                 report.expired.append(record.id)
-        elif record.status == "pending" and not record.redrives:
-            # The file arrived but processing never started: its S3 event was lost. Copying the
-            # object onto itself raises a new ObjectCreated event, once.
-            if services.repo.update_image(
-                record,
-                [ImageRecord.redrives.add(1), ImageRecord.updated_at.set(now_iso())],
-                condition=(ImageRecord.status == "pending") & ImageRecord.redrives.does_not_exist(),
-            ):
+            continue
+        if _last_activity(record, head) >= stale_before:
+            continue  # queued or at work: its outcome may still come
+        if record.status == "processing" and record.lease_until and record.lease_until >= iso(now):
+            continue
+        if record.status == "pending" and not record.redrives:
+            # Arrived, never processed: its S3 event was lost. Copying the object onto itself
+            # raises a new ObjectCreated event, once.
+            if lifecycle.mark_redriven(services.repo, record, now):
                 services.objects.touch(record.upload_key)
                 report.redriven.append(record.id)
-        elif record.upload_expires_at < iso(now - PROCESSING_GRACE):
-            # The file arrived but no outcome was ever settled (a lost event or a lost destination).
-            settled = settle_failure(
-                record.upload_key,
-                {"errorMessage": "no outcome within the processing window"},
-                services,
-                events,
-            )
-            if settled == "ready":
-                report.recovered.append(record.id)
-            elif settled == "failed":
-                report.failed.append(record.id)
+            continue
+        # Arrived, and no outcome came in time (a lost event, a lost destination record).
+        settled = settle_failure(
+            record.upload_key,
+            {"errorMessage": "no outcome within the processing window"},
+            record.run_id,
+            services,
+            events,
+        )
+        if settled == "ready":
+            report.recovered.append(record.id)
+        elif settled == "failed":
+            report.failed.append(record.id)
 
     window_start = now - timedelta(seconds=services.settings.upload_expiry_seconds) - PROCESSING_GRACE
     for key, modified in services.objects.list_keys("uploads/"):
@@ -84,3 +91,12 @@ def sweep(services: Services, events: EventPublisher) -> SweepReport:
             services.objects.delete([key])
             report.orphans_removed.append(key)
     return report
+
+
+def _last_activity(record: ImageRecord, head: dict[str, Any] | None) -> str:
+    """When the image last moved: its record's last write, or its bytes' arrival."""
+    moments = [record.updated_at]
+    modified = (head or {}).get("LastModified")
+    if isinstance(modified, datetime):
+        moments.append(iso(modified))
+    return max(moments)

@@ -1,0 +1,108 @@
+"""Helpers for the trust tests: api calls under any token context, S3 events with their own
+sequencer, and a gate that holds one thread at a chosen step so a race happens on purpose."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from lambdas import Functions, sample
+
+FULL_SCOPE = "images:read images:write tags:write"
+
+
+def call(
+    functions: Functions,
+    method: str,
+    path: str,
+    route: str,
+    body: Any = None,
+    *,
+    path_params: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    tenant: str = "acme",
+    scope: str = FULL_SCOPE,
+    albums: dict[str, list[str]] | None = None,
+    raw_body: bytes | None = None,
+    content_type: str = "application/json",
+) -> tuple[int, Any]:
+    """The api function behind the authorizer, for a caller with these scopes and album rights."""
+    event = sample("api_health.json")
+    event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {route}"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["requestContext"]["http"]["method"] = method
+    event["requestContext"]["authorizer"]["lambda"].update(
+        {"tenant": tenant, "scope": scope, "albums": "" if albums is None else json.dumps(albums)}
+    )
+    event["headers"]["content-type"] = content_type
+    if path_params:
+        event["pathParameters"] = path_params
+    if raw_body is not None:
+        event["body"] = base64.b64encode(raw_body).decode()
+        event["isBase64Encoded"] = True
+    elif body is not None:
+        event["body"] = json.dumps(body)
+    if query:
+        event["queryStringParameters"] = query
+        event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in query.items())
+    response = functions.invoke("ApiFunction", event)
+    return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+
+
+def image_path(image_id: str) -> tuple[str, str, dict[str, str]]:
+    return f"/v1/images/{image_id}", "/v1/images/{id}", {"id": image_id}
+
+
+def s3_event(bucket: str, key: str, size: int, sequencer: str, etag: str = "etag") -> dict[str, Any]:
+    """One ObjectCreated record; each distinct sequencer is a distinct S3 event (a new run)."""
+    event = copy.deepcopy(sample("process_s3_object_created.json"))
+    record = event["Records"][0]
+    record["s3"]["bucket"]["name"] = bucket
+    record["s3"]["object"].update({"key": key, "size": size, "sequencer": sequencer, "eTag": etag})
+    return event
+
+
+class Gate:
+    """Holds the thread named `thread_name` when `when(*args)` holds, until `release()`."""
+
+    def __init__(self, thread_name: str, when: Callable[..., bool]):
+        self.thread_name = thread_name
+        self.when = when
+        self.reached = threading.Event()
+        self._open = threading.Event()
+        self.fail_with: BaseException | None = None
+
+    def wrap(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        def gated(*args: Any, **kwargs: Any) -> Any:
+            if threading.current_thread().name == self.thread_name and self.when(*args, **kwargs):
+                self.reached.set()
+                assert self._open.wait(30), "the gate was never released"  # noqa: S101
+                if self.fail_with is not None:
+                    raise self.fail_with
+            return original(*args, **kwargs)
+
+        return gated
+
+    def release(self, fail_with: BaseException | None = None) -> None:
+        self.fail_with = fail_with
+        self._open.set()
+
+
+class Run(threading.Thread):
+    """A handler invocation in its own thread; `result` or `error` once joined."""
+
+    def __init__(self, name: str, target: Callable[[], Any]):
+        super().__init__(name=name, daemon=True)
+        self._target_fn = target
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self._target_fn()
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            self.error = exc
