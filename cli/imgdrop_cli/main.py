@@ -19,7 +19,7 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
-from imgdrop.auth import LOCAL_DEV_SECRET, issue_token
+from imgdrop.auth import DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, LOCAL_DEV_SECRET, issue_token
 from imgdrop_cli.api import DEFAULT_API, Api, ApiError, make_session
 from imgdrop_cli.files import describe, expand_paths
 from imgdrop_cli.upload import Bars, UploadOptions, is_failure, upload_files
@@ -73,7 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     tok = sub.add_parser("token", help="print a bearer token (HS256) for the local stack or a dev secret")
-    tok.add_argument("--tenant", default=DEV_TENANT, help="tenant claim; '' omits it (default: dev)")
+    tok.add_argument(
+        "--tenant",
+        default=DEV_TENANT,
+        help="tenant claim, 1..64 characters of [A-Za-z0-9_-]; '' omits it (default: dev)",
+    )
     tok.add_argument(
         "--scope",
         default="images:read images:write",
@@ -88,7 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID[:upload,read]",
         help="restrict the token to this album with these rights (repeatable)",
     )
-    tok.add_argument("--ttl", type=int, default=3600, help="seconds until expiry; negative: already expired")
+    tok.add_argument(
+        "--ttl",
+        type=int,
+        default=3600,
+        help=f"seconds until expiry, at most {DEFAULT_MAX_TOKEN_LIFETIME_SECONDS}; negative: already expired",
+    )
     tok.add_argument(
         "--claim",
         action="append",
@@ -150,15 +159,18 @@ def mint(args: argparse.Namespace) -> str:
         for album_id, rights in args.album:
             listed = albums.setdefault(album_id, [])
             listed += [r for r in rights if r not in listed]
-    return issue_token(
-        resolve_secret(args.secret),
-        tenant=args.tenant if args.tenant != "" else None,
-        scope=args.scope,
-        sub=args.sub,
-        albums=albums,
-        ttl=args.ttl,
-        claims=dict(args.claim) or None,
-    )
+    try:
+        return issue_token(
+            resolve_secret(args.secret),
+            tenant=args.tenant if args.tenant != "" else None,
+            scope=args.scope,
+            sub=args.sub,
+            albums=albums,
+            ttl=args.ttl,
+            claims=dict(args.claim) or None,
+        )
+    except ValueError as exc:  # a tenant or a lifetime that imgdrop's verifier would refuse
+        raise UsageError(f"will not mint this token: {exc}") from exc
 
 
 def is_local_default(api_url: str) -> bool:

@@ -1,13 +1,15 @@
 """HTTP API Lambda authorizer (payload 2.0, simple responses).
 
 It verifies the bearer token and passes the caller on as context. A refusal is passed on too
-(`auth_error`), and the api function answers it with 401/403 in imgdrop's error shape:
+(`auth_error`), and the api function answers it with 401/403 (or 503) in imgdrop's error shape:
 API Gateway's own refusal of an HTTP API request can only say {"message": "Forbidden"}.
+
+Nothing is fetched at import: the verifier is built on the first request and reads the HS256
+secret then, and again as imgdrop.auth.TokenVerifier decides (TTL, rotation).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
@@ -20,27 +22,40 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from imgdrop.auth import TokenVerifier, bearer_token
 from imgdrop.errors import ImgdropError
 from imgdrop.observability import logger
+from imgdrop.settings import get_settings
+
+verifier: TokenVerifier | None = None  # built on first use
 
 
 def _secret() -> str | None:
-    if os.environ.get("JWT_SECRET"):
-        return os.environ["JWT_SECRET"]
-    arn = os.environ.get("JWT_SECRET_ARN")
-    return parameters.get_secret(arn, max_age=300) if arn else None
+    """The HS256 secret as it is now: the verifier keeps it for its TTL, so read it fresh."""
+    settings = get_settings()
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    if settings.jwt_secret_arn:
+        value = parameters.get_secret(settings.jwt_secret_arn, force_fetch=True)
+        return value.decode() if isinstance(value, bytes) else str(value)
+    return None
 
 
-verifier = TokenVerifier(
-    _secret(),
-    oidc_issuer=os.environ.get("OIDC_ISSUER", ""),
-    oidc_audience=os.environ.get("OIDC_AUDIENCE", ""),
-)
+def _verifier() -> TokenVerifier:
+    global verifier
+    if verifier is None:
+        settings = get_settings()
+        verifier = TokenVerifier(
+            secret_provider=_secret,
+            oidc_issuer=settings.oidc_issuer,
+            oidc_audience=settings.oidc_audience,
+            max_lifetime_seconds=settings.max_token_lifetime_seconds,
+        )
+    return verifier
 
 
 @logger.inject_lambda_context
 @event_source(data_class=APIGatewayAuthorizerEventV2)
 def lambda_handler(event: APIGatewayAuthorizerEventV2, context: LambdaContext) -> dict[str, Any]:
     try:
-        principal = verifier.verify(bearer_token(event.headers.get("authorization")))
+        principal = _verifier().verify(bearer_token(event.headers.get("authorization")))
     except ImgdropError as exc:
         logger.info("Token refused", extra={"code": exc.code})
         return {

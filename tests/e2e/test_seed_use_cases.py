@@ -127,10 +127,10 @@ def test_album_rights_in_the_token_and_the_rich_image_object(local_stack):
     full = requests.get(image["variants"]["full"]["url"], timeout=30).content
     assert "exif" not in Image.open(io.BytesIO(full)).info  # GPS never leaves the private original
 
-    # the album-restricted token can't read an image outside its albums
+    # the album-restricted token can't read an image outside its albums: it answers like a missing one
     board_image = owner.upload(jpeg(300, 200, (90, 90, 90)), album_id=other["id"])
     response = uploader.call("GET", f"/images/{board_image['id']}")
-    assert (response.status_code, response.json()["errors"][0]["code"]) == (403, "album_forbidden")
+    assert (response.status_code, response.json()["errors"][0]["code"]) == (404, "not_found")
 
 
 def test_json_base64_upload_with_licence_and_attribution(local_stack, api):

@@ -282,6 +282,79 @@ def test_tokens_missing_required_claims_are_401_token_invalid(gateway: Gateway, 
     assert_refused(gateway.call("GET", "/v1/images", gateway.hs256(**claims)), 401, "token_invalid")
 
 
+@pytest.mark.parametrize("tenant", ["a/b", "T#x", "acme/../victim", "x" * 65, "a b", "acme\n", "ümlaut"],
+                         ids=["slash", "hash", "dots", "65 chars", "space", "newline", "non-ascii"])
+def test_unsafe_tenants_are_401_token_invalid(gateway: Gateway, tenant: str):
+    """S3 keys are uploads/{tenant}/{id} and DynamoDB keys T#{tenant}: `/` and `#` never get there."""
+    for token in (gateway.hs256(tenant=tenant), gateway.rs256(**{"custom:tenant": tenant})):
+        assert_refused(gateway.call("GET", "/v1/images", token), 401, "token_invalid")
+        assert_refused(gateway.call("POST", "/v1/uploads", token, {"items": [
+            {"filename": "a.png", "content_type": "image/png", "size": 10}]}), 401, "token_invalid")
+    assert gateway.call("GET", "/v1/images", gateway.hs256(tenant="x" * 64))[0] == 200
+    assert gateway.call("GET", "/v1/images", gateway.hs256(tenant="Acme_corp-9"))[0] == 200
+
+
+def test_tokens_that_live_longer_than_24_hours_are_401_token_invalid(gateway: Gateway):
+    now = int(time.time())
+    for token in (gateway.hs256(ttl=86401), gateway.rs256(ttl=86401), gateway.hs256(ttl=365 * 86400),
+                  gateway.hs256(iat=now - 86400, exp=now + 60),  # issued a day ago: lived too long
+                  gateway.hs256(iat=_DROP, exp=now + 86400 + 60), gateway.rs256(iat=_DROP, exp=now + 86400 + 60)):
+        assert_refused(gateway.call("GET", "/v1/images", token), 401, "token_invalid")
+    # the local stack's dev token lives exactly 24 h
+    assert gateway.call("GET", "/v1/images", gateway.hs256(ttl=86400))[0] == 200
+    assert gateway.call("GET", "/v1/images", gateway.rs256(ttl=86400))[0] == 200
+    assert gateway.call("GET", "/v1/images", gateway.hs256(iat=_DROP, exp=now + 3600))[0] == 200
+
+
+def test_cognito_access_tokens_are_checked_by_client_id(gateway: Gateway):
+    """Cognito's access tokens carry the app client in `client_id` and no `aud`."""
+    access = gateway.rs256(aud=_DROP, token_use="access", client_id=AUDIENCE, tenant="acme")
+    assert gateway.call("GET", "/v1/images", access)[0] == 200
+    for claims in ({"token_use": "access", "client_id": "another-app-client"}, {"token_use": "access"},
+                   {"token_use": "id", "client_id": AUDIENCE}, {"client_id": AUDIENCE}):
+        assert_refused(gateway.call("GET", "/v1/images", gateway.rs256(aud=_DROP, **claims)), 401, "token_invalid")
+
+
+# --------------------------------------------------------------------------- the secret, as deployed
+
+
+@pytest.fixture
+def deployed_gateway(aws, monkeypatch) -> Gateway:
+    """The authorizer as deployed: JWT_SECRET_ARN (the template's secret, in moto), no JWT_SECRET."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from imgdrop.settings import get_settings
+
+    monkeypatch.delenv("JWT_SECRET")
+    get_settings.cache_clear()
+    parameters.clear_caches()  # powertools keeps its Secrets Manager client per process
+    assert get_settings().jwt_secret_arn == aws.stack.secret_name
+    yield Gateway(aws, StubJWKClient({KID: IDP_KEY.public_key()}))
+    get_settings.cache_clear()
+    parameters.clear_caches()
+
+
+def test_the_authorizer_reads_its_secret_on_first_use_and_takes_a_rotation(deployed_gateway: Gateway, aws,
+                                                                           monkeypatch):
+    from imgdrop.auth import SECRET_REFETCH_AFTER_SECONDS
+
+    gw = deployed_gateway
+    assert gw.authorizer_module.verifier is None  # nothing was fetched at import
+    old_token = gw.hs256()
+    assert gw.call("GET", "/v1/images", old_token)[0] == 200
+    rotated = "rotated-" + aws.jwt_secret
+    aws.client("secretsmanager").put_secret_value(SecretId=aws.stack.secret_name, SecretString=rotated)
+    # right after a fetch, a token of the rotated secret does not make the verifier fetch again...
+    assert_refused(gw.call("GET", "/v1/images", gw.hs256(key=rotated)), 401, "token_invalid")
+    # ...a while later it does, once, and is accepted...
+    monkeypatch.setattr(gw.authorizer_module.verifier, "clock",
+                        lambda: time.monotonic() + SECRET_REFETCH_AFTER_SECONDS)
+    assert gw.call("GET", "/v1/images", gw.hs256(key=rotated))[0] == 200
+    # ...and the old secret's tokens are refused from then on
+    assert_refused(gw.call("GET", "/v1/images", old_token), 401, "token_invalid")
+    assert_refused(gw.call("GET", "/v1/images", gw.hs256()), 401, "token_invalid")
+
+
 # --------------------------------------------------------------------------- scopes
 
 
@@ -356,16 +429,15 @@ def albums(gateway: Gateway) -> dict[str, str]:
     return out
 
 
-def test_album_restricted_tokens_are_403_album_forbidden_outside_their_albums(gateway: Gateway,
-                                                                              albums: dict[str, str]):
+def test_album_restricted_tokens_are_refused_outside_their_albums(gateway: Gateway, albums: dict[str, str]):
     token = gateway.hs256(albums={albums["open"]: ["upload", "read"]})
     closed, closed_image = albums["closed"], albums["closed_image"]
     assert_refused(gateway.call("GET", f"/v1/albums/{closed}", token), 403, "album_forbidden")
-    assert_refused(gateway.call("GET", f"/v1/images/{closed_image}", token), 403, "album_forbidden")
-    assert_refused(gateway.call("GET", f"/v1/images/{closed_image}/similar", token), 403, "album_forbidden")
-    assert_refused(gateway.call("PATCH", f"/v1/images/{closed_image}", token, {"title": "x"}), 403,
-                   "album_forbidden")
-    assert_refused(gateway.call("DELETE", f"/v1/images/{closed_image}", token), 403, "album_forbidden")
+    # an image the token may not read is answered as one that does not exist
+    assert_refused(gateway.call("GET", f"/v1/images/{closed_image}", token), 404, "not_found")
+    assert_refused(gateway.call("GET", f"/v1/images/{closed_image}/similar", token), 404, "not_found")
+    assert_refused(gateway.call("PATCH", f"/v1/images/{closed_image}", token, {"title": "x"}), 404, "not_found")
+    assert_refused(gateway.call("DELETE", f"/v1/images/{closed_image}", token), 404, "not_found")
     assert_refused(gateway.call("GET", f"/v1/images?album_id={closed}", token), 403, "album_forbidden")
     data_uri = "data:image/png;base64," + base64.b64encode(TINY_PNG + b"new").decode()
     error = assert_refused(gateway.call("POST", "/v1/images", token, {"file": data_uri, "album_id": closed}),
@@ -392,7 +464,7 @@ def test_album_restricted_tokens_are_403_album_forbidden_outside_their_albums(ga
 
 def test_an_upload_only_album_right_does_not_read(gateway: Gateway, albums: dict[str, str]):
     token = gateway.hs256(albums={albums["open"]: ["upload"]})
-    assert_refused(gateway.call("GET", f"/v1/images/{albums['open_image']}", token), 403, "album_forbidden")
+    assert_refused(gateway.call("GET", f"/v1/images/{albums['open_image']}", token), 404, "not_found")
     assert_refused(gateway.call("GET", f"/v1/albums/{albums['open']}", token), 403, "album_forbidden")
     status, _, batch = gateway.call("POST", "/v1/uploads", token, {"items": [
         {"filename": "a.png", "content_type": "image/png", "size": 10, "album_id": albums["open"]}]})
@@ -402,4 +474,4 @@ def test_an_upload_only_album_right_does_not_read(gateway: Gateway, albums: dict
 def test_album_rights_apply_to_oidc_tokens_too(gateway: Gateway, albums: dict[str, str]):
     token = gateway.rs256(albums={albums["open"]: ["read"]}, scope="images:read")
     assert gateway.call("GET", f"/v1/images/{albums['open_image']}", token)[0] == 200
-    assert_refused(gateway.call("GET", f"/v1/images/{albums['closed_image']}", token), 403, "album_forbidden")
+    assert_refused(gateway.call("GET", f"/v1/images/{albums['closed_image']}", token), 404, "not_found")

@@ -11,6 +11,7 @@ from typing import Any
 
 import jwt
 import pytest
+
 from imgdrop.auth import TokenVerifier
 from imgdrop_cli import main as cli
 from imgdrop_cli.api import Api
@@ -277,6 +278,37 @@ def test_claims_override_and_extend():
     _, out, _ = run_cli(["token", "--claim", "scope=admin", "--claim", "aud=x"])
     claims = _decode(out.strip(), options={"verify_aud": False})
     assert claims["scope"] == "admin" and claims["aud"] == "x"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["token", "--tenant", "a/b"],
+        ["token", "--tenant", "T#1"],
+        ["token", "--tenant", "x" * 65],
+        ["token", "--tenant", "acme corp"],
+        ["token", "--claim", "tenant=a/b"],
+        ["token", "--claim", "tenant=42"],
+        ["token", "--tenant", "", "--claim", "custom:tenant=a#b"],
+    ],
+    ids=["slash", "hash", "65 chars", "space", "claim slash", "claim number", "custom claim hash"],
+)
+def test_token_refuses_a_tenant_the_api_would_refuse(argv):
+    code, out, err = run_cli(argv)
+    assert code == 2 and out == ""
+    assert "tenant" in err and "[A-Za-z0-9_-]" in err
+
+
+def test_token_refuses_a_ttl_above_the_24_hour_maximum():
+    code, out, err = run_cli(["token", "--ttl", "86401"])
+    assert code == 2 and out == ""
+    assert "86400" in err
+    code, out, _ = run_cli(["token", "--claim", "exp=99999999999"])
+    assert code == 2 and out == ""
+    # exactly 24 h (the local stack's dev token) is allowed and accepted
+    code, out, _ = run_cli(["token", "--ttl", "86400", "--tenant", "x" * 64])
+    assert code == 0
+    assert TokenVerifier(cli.LOCAL_DEV_SECRET).verify(out.strip()).tenant == "x" * 64
 
 
 # ------------------------------------------------------------------ files

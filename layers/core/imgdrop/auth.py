@@ -7,20 +7,33 @@ only passes primitives); `Principal.from_context` rebuilds the caller on the api
 from __future__ import annotations
 
 import json
+import logging
+import re
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 
-from imgdrop.errors import Forbidden, Unauthorized
+from imgdrop.errors import Forbidden, StorageError, Unauthorized
 
 SCOPES = frozenset({"images:read", "images:write", "tags:write", "admin"})
 ALBUM_RIGHTS = frozenset({"upload", "read"})
 CLOCK_LEEWAY_SECONDS = 5
+# Tenants name S3 keys (uploads/{tenant}/{id}) and DynamoDB keys (T#{tenant}): no `/`, no `#`.
+TENANT_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Longest a token may live: exp - iat (exp - now without iat). The local dev token lives 24 h.
+DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600
+# The HS256 secret is fetched on first use and again once this old; a signature failure with a
+# secret at least SECRET_REFETCH_AFTER_SECONDS old fetches it once more (a rotation) and retries.
+SECRET_TTL_SECONDS = 300.0
+SECRET_REFETCH_AFTER_SECONDS = 30.0
 # The HS256 key of the local stack only; a deployed stack generates its own in Secrets Manager.
 LOCAL_DEV_SECRET = "imgdrop-local-dev-secret-not-for-deployments"  # noqa: S105 - public, local-only; deployed stacks use Secrets Manager  # nosec B105
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,9 +52,12 @@ class Principal:
             raise Forbidden("insufficient_scope", f"This request needs the '{scope}' scope.")
 
     def require_album(self, album_id: str | None, right: str) -> None:
-        """Album rights narrow the scopes; an image outside any album needs no album right."""
-        if album_id is None or self.albums is None or "admin" in self.scopes:
+        """Album rights narrow the scopes to the listed albums: under an albums claim, images in
+        no album are out of reach too (album_id None)."""
+        if self.albums is None or "admin" in self.scopes:
             return
+        if album_id is None:
+            raise Forbidden("album_forbidden", "The token's rights are limited to its albums; name one.")
         if right not in self.albums.get(album_id, frozenset()):
             raise Forbidden("album_forbidden", f"The token has no '{right}' right on this album.")
 
@@ -84,8 +100,13 @@ def issue_token(
     albums: dict[str, list[str]] | None = None,
     ttl: int = 3600,
     claims: dict[str, Any] | None = None,
+    max_lifetime_seconds: int = DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
 ) -> str:
-    """An HS256 token as the local stack (and a deployed stack's own secret) accepts it."""
+    """An HS256 token as the local stack (and a deployed stack's own secret) accepts it.
+
+    Raises ValueError for a token the verifier would refuse for its tenant or its lifetime
+    (`tenant=None` omits the claim, and a negative ttl mints an expired token: both for tests).
+    """
     now = int(time.time())
     payload: dict[str, Any] = {"sub": sub, "scope": scope, "iat": now, "exp": now + ttl}
     if tenant is not None:
@@ -93,7 +114,19 @@ def issue_token(
     if albums is not None:
         payload["albums"] = albums
     payload.update(claims or {})
+    for name in ("tenant", "custom:tenant"):
+        if name in payload and not is_valid_tenant(payload[name]):
+            raise ValueError(f"{name} {payload[name]!r} is not 1..64 characters of [A-Za-z0-9_-]")
+    exp, iat = payload.get("exp"), payload.get("iat", now)
+    if isinstance(exp, int | float) and isinstance(iat, int | float) and exp - iat > max_lifetime_seconds:
+        raise ValueError(
+            f"a token lifetime of {int(exp - iat)} s exceeds the maximum of {max_lifetime_seconds} s"
+        )
     return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def is_valid_tenant(value: Any) -> bool:
+    return isinstance(value, str) and TENANT_PATTERN.fullmatch(value) is not None
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -105,23 +138,58 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
+class ConfigurationError(RuntimeError):
+    """The deployment is misconfigured: the authorizer refuses to run rather than guess."""
+
+
 class TokenVerifier:
-    """Verifies HS256 tokens signed with `secret` and, when an issuer is set, its RS256 tokens."""
+    """Verifies HS256 tokens signed with the stack's secret and, when an issuer is set, its RS256
+    tokens for `oidc_audience`.
+
+    The secret is either fixed (`secret`) or read through `secret_provider` (e.g. from Secrets
+    Manager): on the first HS256 token, again once SECRET_TTL_SECONDS old, and once more when a
+    signature fails with a secret at least SECRET_REFETCH_AFTER_SECONDS old (it was rotated).
+    A provider that fails keeps the cached secret in use (and is asked again a little later);
+    with none cached yet, the request is answered 503 `storage_error`.
+    """
 
     def __init__(
         self,
-        secret: str | None,
+        secret: str | None = None,
         *,
+        secret_provider: Callable[[], str | None] | None = None,
         oidc_issuer: str = "",
         oidc_audience: str = "",
         jwks_client: jwt.PyJWKClient | None = None,
+        max_lifetime_seconds: int = DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+        secret_ttl_seconds: float = SECRET_TTL_SECONDS,
+        secret_refetch_after_seconds: float = SECRET_REFETCH_AFTER_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ):
-        self._secret = secret
-        self._issuer = oidc_issuer.rstrip("/")
-        self._audience = oidc_audience
+        if secret is not None and secret_provider is not None:
+            raise ValueError("pass either secret or secret_provider, not both")
+        self._issuer = oidc_issuer.strip().rstrip("/")
+        self._audience = oidc_audience.strip()
+        if self._issuer and not self._audience:
+            # Without an audience every token of the issuer would pass, e.g. a Cognito pool's
+            # tokens for any of its app clients.
+            raise ConfigurationError(
+                f"OIDC_ISSUER is set ({self._issuer}) but OIDC_AUDIENCE is empty: set OIDC_AUDIENCE "
+                "(the OidcAudience parameter) to the app client id that imgdrop's tokens are issued for."
+            )
         self._jwks = jwks_client
         if self._issuer and self._jwks is None:
             self._jwks = jwt.PyJWKClient(f"{self._issuer}/.well-known/jwks.json", cache_keys=True)
+        self._max_lifetime = max_lifetime_seconds
+        self._provider = secret_provider
+        self._secret = secret
+        self._ttl = secret_ttl_seconds
+        self._refetch_after = secret_refetch_after_seconds
+        self._fetched_at: float | None = None  # when the cached secret was read
+        self._attempted_at = 0.0  # when it was last asked for, read or not
+        self._next_fetch_at = 0.0  # when to read it again
+        self._lock = threading.Lock()
+        self.clock = clock
 
     def verify(self, token: str) -> Principal:
         try:
@@ -129,27 +197,18 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise Unauthorized("token_invalid", "The token is not a well-formed JWT.") from exc
         claims = self._decode(token, header.get("alg"))
+        self._check_lifetime(claims)
         return _principal_from_claims(claims)
 
+    # ------------------------------------------------------------------ decoding
+
     def _decode(self, token: str, alg: str | None) -> dict[str, Any]:
-        options: jwt.types.Options = {"require": ["exp", "sub"]}
         try:
             # The algorithm is pinned per key kind; `none` and algorithm confusion never pass.
-            if alg == "HS256" and self._secret:
-                return jwt.decode(
-                    token, self._secret, algorithms=["HS256"], leeway=CLOCK_LEEWAY_SECONDS, options=options
-                )
+            if alg == "HS256":
+                return self._decode_hs256(token)
             if alg == "RS256" and self._jwks is not None:
-                key = self._jwks.get_signing_key_from_jwt(token).key
-                return jwt.decode(
-                    token,
-                    key,
-                    algorithms=["RS256"],
-                    issuer=self._issuer,
-                    audience=self._audience or None,
-                    leeway=CLOCK_LEEWAY_SECONDS,
-                    options={**options, "verify_aud": bool(self._audience)},  # type: ignore[typeddict-item]
-                )
+                return self._decode_rs256(token, self._jwks)
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("token_expired", "The token has expired.") from exc
         except jwt.ImmatureSignatureError as exc:
@@ -158,11 +217,118 @@ class TokenVerifier:
             raise Unauthorized("token_invalid", "The token could not be verified.") from exc
         raise Unauthorized("token_invalid", "The token's signing algorithm is not accepted.")
 
+    def _decode_hs256(self, token: str) -> dict[str, Any]:
+        secret = self._current_secret()
+        if not secret:
+            raise Unauthorized("token_invalid", "The token's signing algorithm is not accepted.")
+        try:
+            return _decode_hs256(token, secret)
+        except jwt.InvalidSignatureError:
+            rotated = self._refetch_after_failure(secret)
+            if rotated is None:
+                raise
+            return _decode_hs256(token, rotated)
+
+    def _decode_rs256(self, token: str, jwks: jwt.PyJWKClient) -> dict[str, Any]:
+        key = jwks.get_signing_key_from_jwt(token).key
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=["RS256"],
+            issuer=self._issuer,
+            leeway=CLOCK_LEEWAY_SECONDS,
+            options={"require": ["exp", "sub", "iss"], "verify_aud": False},
+        )
+        self._check_audience(claims)
+        return claims
+
+    def _check_audience(self, claims: dict[str, Any]) -> None:
+        """`aud` names the audience (an OIDC ID token); a token without `aud` passes only as a
+        Cognito access token: `token_use` "access" and `client_id` the audience."""
+        if "aud" in claims:
+            aud = claims["aud"]
+            audiences = [aud] if isinstance(aud, str) else aud
+            if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
+                raise jwt.InvalidAudienceError("Invalid claim format in token")
+            if self._audience not in audiences:
+                raise jwt.InvalidAudienceError("Audience doesn't match")
+            return
+        if claims.get("token_use") == "access" and claims.get("client_id") == self._audience:
+            return
+        raise jwt.MissingRequiredClaimError("aud")
+
+    def _check_lifetime(self, claims: dict[str, Any]) -> None:
+        """exp - iat, or exp - now without iat (then with the clock leeway), at most the maximum."""
+        try:
+            exp = int(claims["exp"])
+            iat = int(claims["iat"]) if "iat" in claims else None
+        except (TypeError, ValueError) as exc:
+            raise Unauthorized("token_invalid", "The token's exp or iat is not a number.") from exc
+        if iat is not None:
+            lifetime, limit = exp - iat, self._max_lifetime
+        else:
+            lifetime, limit = exp - int(time.time()), self._max_lifetime + CLOCK_LEEWAY_SECONDS
+        if lifetime > limit:
+            raise Unauthorized(
+                "token_invalid", f"The token lives longer than the {self._max_lifetime} s allowed."
+            )
+
+    # ------------------------------------------------------------------ the HS256 secret
+
+    def _current_secret(self) -> str | None:
+        if self._provider is None:
+            return self._secret
+        with self._lock:
+            now = self.clock()
+            if self._fetched_at is None or now >= self._next_fetch_at:
+                self._fetch(now)
+            return self._secret
+
+    def _refetch_after_failure(self, failed: str) -> str | None:
+        """The secret once more after a signature failure, if it may have been rotated since."""
+        if self._provider is None:
+            return None
+        with self._lock:
+            now = self.clock()
+            # At most once per SECRET_REFETCH_AFTER_SECONDS: forged tokens cost no extra fetches.
+            if self._secret == failed and now - self._attempted_at >= self._refetch_after:
+                self._fetch(now)
+            return self._secret if self._secret and self._secret != failed else None
+
+    def _fetch(self, now: float) -> None:
+        assert self._provider is not None
+        self._attempted_at = now
+        try:
+            value = self._provider()
+        except Exception as exc:  # noqa: BLE001 - any failure of the store: keep what we have
+            if self._fetched_at is None:
+                raise StorageError("The token signing key could not be read.") from exc
+            _log.warning("The token signing key could not be refreshed; the cached one stays in use: %s", exc)
+            self._next_fetch_at = now + self._refetch_after
+            return
+        self._secret = value
+        self._fetched_at = now
+        self._next_fetch_at = now + self._ttl
+
+
+def _decode_hs256(token: str, secret: str) -> dict[str, Any]:
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        secret,
+        algorithms=["HS256"],
+        leeway=CLOCK_LEEWAY_SECONDS,
+        options={"require": ["exp", "sub"]},
+    )
+    return claims
+
 
 def _principal_from_claims(claims: dict[str, Any]) -> Principal:
-    tenant = claims.get("tenant") or claims.get("custom:tenant")
-    if not isinstance(tenant, str) or not tenant:
+    # `tenant` wins when present, even when invalid: `custom:tenant` may be user-writable.
+    tenant = claims["tenant"] if "tenant" in claims else claims.get("custom:tenant")
+    if tenant is None or tenant == "":
         raise Unauthorized("token_invalid", "The token carries no tenant.")
+    if not is_valid_tenant(tenant):
+        raise Unauthorized("token_invalid", "The token's tenant must be 1..64 characters of [A-Za-z0-9_-].")
     scope = claims.get("scope", "")
     scopes = frozenset(scope.split() if isinstance(scope, str) else _strings(scope))
     albums_claim = claims.get("albums")

@@ -20,11 +20,24 @@ class Settings(BaseModel):
     max_direct_upload_bytes: int = Field(default=4 * 1024 * 1024, alias="MAX_DIRECT_UPLOAD_BYTES")
     max_pixels: int = Field(default=100_000_000, alias="MAX_PIXELS", ge=1)
     max_frames: int = Field(default=1000, alias="MAX_FRAMES", ge=1)
+    # An animation's frames x canvas pixels (its canvas at most an eighth of it).
+    max_animation_pixels: int = Field(default=100_000_000, alias="MAX_ANIMATION_PIXELS", ge=1)
+    # The process function's timeout and how long its events may wait (template.yaml's
+    # Mappings: Processing): a run's lease and the sweep's patience derive from them.
+    process_timeout_seconds: int = Field(default=120, alias="PROCESS_TIMEOUT_SECONDS", ge=1)
+    process_event_max_age_seconds: int = Field(default=3600, alias="PROCESS_EVENT_MAX_AGE_SECONDS", ge=60)
     cdn_base_url: str = Field(default="", alias="CDN_BASE_URL")
     # AWS endpoint of an emulator (moto) for local runs; empty in AWS.
     aws_endpoint_url: str = Field(default="", alias="AWS_ENDPOINT_URL")
     # Endpoint used in URLs handed to clients (presigned POST/GET); defaults to aws_endpoint_url.
     public_s3_endpoint_url: str = Field(default="", alias="PUBLIC_S3_ENDPOINT_URL")
+    # Auth (the authorizer). The HS256 key itself locally only; deployed, its Secrets Manager ARN.
+    jwt_secret: str = Field(default="", alias="JWT_SECRET", repr=False)
+    jwt_secret_arn: str = Field(default="", alias="JWT_SECRET_ARN")
+    # An OIDC issuer's RS256 tokens are accepted when set; then oidc_audience is required.
+    oidc_issuer: str = Field(default="", alias="OIDC_ISSUER")
+    oidc_audience: str = Field(default="", alias="OIDC_AUDIENCE")
+    max_token_lifetime_seconds: int = Field(default=24 * 3600, alias="MAX_TOKEN_LIFETIME_SECONDS", ge=60)
 
     model_config = {"populate_by_name": True, "extra": "ignore"}
 

@@ -20,6 +20,12 @@ from imgdrop.ids import iso, utc_now
 
 # Retries with exponential backoff for throttling and 5xx, beyond the SDK's legacy default.
 _RETRIES = Config(retries={"max_attempts": 5, "mode": "adaptive"}, connect_timeout=5, read_timeout=30)
+# Presigning: SigV4 everywhere. In AWS, https://{bucket}.s3.{region}.amazonaws.com (also in
+# us-east-1, whose legacy global endpoint would otherwise be used); on an emulator, path-style.
+_SIGV4_AWS = Config(
+    signature_version="s3v4", s3={"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"}
+)
+_SIGV4_EMULATOR = Config(signature_version="s3v4", s3={"addressing_style": "path"})
 
 
 def upload_key(tenant: str, image_id: str) -> str:
@@ -28,6 +34,11 @@ def upload_key(tenant: str, image_id: str) -> str:
 
 def variant_prefix(tenant: str, image_id: str) -> str:
     return f"images/{tenant}/{image_id}/"
+
+
+def run_prefix(tenant: str, image_id: str, run_id: str | None) -> str:
+    """The files one processing run wrote (every file of the image when no run is known)."""
+    return variant_prefix(tenant, image_id) + (f"{run_id}/" if run_id else "")
 
 
 def parse_upload_key(key: str) -> tuple[str, str] | None:
@@ -59,13 +70,13 @@ class ObjectStore:
 
     @cached_property
     def _signing_client(self) -> Any:
-        """Signs the URLs handed to clients: path-style on an emulator's loopback endpoint."""
+        """Signs the URLs handed to clients, always with SigV4 (botocore's default presigns S3
+        with SigV2, which AWS refuses on buckets created since mid-2020): regional virtual-host
+        URLs in AWS, path-style on an emulator's loopback endpoint."""
         if not self._public_endpoint_url:
-            return self._client
+            return boto3.client("s3", config=_RETRIES.merge(_SIGV4_AWS))
         return boto3.client(
-            "s3",
-            endpoint_url=self._public_endpoint_url,
-            config=_RETRIES.merge(Config(s3={"addressing_style": "path"}, signature_version="s3v4")),
+            "s3", endpoint_url=self._public_endpoint_url, config=_RETRIES.merge(_SIGV4_EMULATOR)
         )
 
     def presigned_post(
