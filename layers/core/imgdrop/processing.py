@@ -92,7 +92,13 @@ def _render_and_store(record: ImageRecord, run_id: str, services: Services) -> O
             f"The upload has {'more' if len(data) > record.declared_bytes else len(data)} bytes; "
             f"{record.declared_bytes} were declared.",
         )
-    rendition = render(data, record.profile, max_pixels=settings.max_pixels, max_frames=settings.max_frames)
+    rendition = render(
+        data,
+        record.profile,
+        max_pixels=settings.max_pixels,
+        max_frames=settings.max_frames,
+        max_animation_pixels=settings.max_animation_pixels,
+    )
     tenant, image_id = record.tenant, record.id
     uploader = uploader_of(record)
 

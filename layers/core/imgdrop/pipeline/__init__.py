@@ -2,7 +2,8 @@
 
     from imgdrop.pipeline import render
     # profiles: the deployment's file (IMGDROP_PROFILES_FILE) or the built-in one, by default
-    r = render(data, "default", max_pixels=settings.max_pixels, max_frames=settings.max_frames)
+    r = render(data, "default", max_pixels=settings.max_pixels, max_frames=settings.max_frames,
+               max_animation_pixels=settings.max_animation_pixels)
     for name, v in r.variants.items():
         put(f"images/{tenant}/{image_id}/{v.filename}", v.data, v.mime)
 
@@ -10,9 +11,10 @@ Input. The format is sniffed from the bytes (JPEG, PNG, WebP, GIF, HEIC/HEIF, AV
 first page); the declared type is never trusted. Refusals raise ``ImageRejected``:
 ``file_error`` (empty, corrupt or truncated; a recognised signature that does not decode),
 ``unsupported_format`` (no accepted signature: SVG, PDF, HTML, text, random bytes),
-``image_too_large`` (width*height > max_pixels or frames > max_frames, read from the header
-before any pixel is decoded; Pillow's decompression-bomb error maps here too). An unknown
-profile name raises ``ImgdropError("unknown_profile")``.
+``image_too_large`` (width*height > max_pixels or frames > max_frames; for an animated GIF or
+WebP, frames*width*height of its canvas > max_animation_pixels, or a canvas over an eighth of
+it; all read from the header before any pixel is decoded; Pillow's decompression-bomb error
+maps here too). An unknown profile name raises ``ImgdropError("unknown_profile")``.
 
 Variants. Every variant is oriented (EXIF orientation applied), converted to sRGB from any
 embedded ICC profile (CMYK included), tagged with libvips' compact sRGB profile, and keeps no
@@ -31,7 +33,9 @@ alpha as they are.
 Animation. An animated GIF or WebP (more than one frame) gives animated WebP variants
 (format ``webp``, frame delays and loop kept), stored under the bare names; siblings are not
 made for animations. ``animated`` and ``frames`` say so. AVIF/HEIC sequences and multi-page
-TIFFs render their first (primary) image; ``frames`` still counts pages.
+TIFFs render their first (primary) image; ``frames`` still counts pages. Variants are made and
+encoded one at a time, the big ones streamed from the source into their encoder, so memory
+holds one variant's frames at most (``max_animation_pixels`` bounds those, and the time).
 
 Analysis. ``phash``/``dhash`` equal ``str(imagehash.phash(img))``/``str(imagehash.dhash(img))``
 of the oriented sRGB image flattened on white, bit for bit for sources up to ~2 MP (decoded

@@ -20,14 +20,24 @@ from .sniff import MIME, sniff
 
 DEFAULT_MAX_PIXELS = 100_000_000
 DEFAULT_MAX_FRAMES = 1000
+# An animation's frames x canvas pixels (what its decoders paint, whatever its file size): a
+# 0.5 MB GIF of 120 frames of 2048x2048 is 503 M. See _check_animation for how it was chosen.
+DEFAULT_MAX_ANIMATION_PIXELS = 100_000_000
+# ... and each frame counts as at least this many: an animation's canvas is at most
+# max_animation_pixels / 8 (12.5 M pixels by default; a 4K UHD frame is 8.3 M), since the
+# animated WebP encoder needs ~25-50 bytes a pixel of a frame as working memory.
+ANIMATION_MIN_FRAMES = 8
+# Formats rendered animated when they have more than one frame (others render their first).
+ANIMATED_FORMATS = ("gif", "webp")
 # Sources up to this many pixels are decoded at full size whatever the profile: cheap, and
 # the hashes then equal imagehash's on the full image bit for bit.
 EXACT_PIXELS = 2_100_000
 # Hashes, colours and blurhash of bigger sources come from the smallest rendition whose
 # shorter side is at least this (a fit variant or the decoded base).
 ANALYSIS_MIN_SIDE = 256
-# Animations whose frames (at the largest variant size) fit in this many pixels (~128 MB as
-# RGBA) are decoded once; bigger ones stream from the source once per variant.
+# Animated variants whose frames fit in this many pixels (~128 MB as RGBA) come from one strip
+# of frames decoded once at the largest of their sizes; bigger ones stream from the source
+# into their encoder, one variant at a time (see _render_animation).
 ANIMATION_DECODE_PIXELS = 32_000_000
 # glibc arenas for the whole process (0: leave malloc alone); see _limit_malloc_arenas.
 MALLOC_ARENAS = 1
@@ -165,8 +175,14 @@ def _register_heif() -> None:
 # ---------------------------------------------------------------- header
 
 
-def _open_header(data: bytes, fmt: str, max_pixels: int, max_frames: int) -> tuple[Image.Image, int]:
-    """Pillow's lazy open (header only) and the frame count, with the size limits applied."""
+def _open_header(
+    data: bytes, fmt: str, max_pixels: int, max_frames: int, max_animation_pixels: int
+) -> tuple[Image.Image, int]:
+    """Pillow's lazy open (header only) and the frame count, with the size limits applied.
+
+    Counting frames decodes none: Pillow skips a GIF's image data block by block, and reads an
+    animated WebP's frame count from its container (libwebp's demuxer).
+    """
     if fmt == "heic":
         _register_heif()
     try:
@@ -189,7 +205,42 @@ def _open_header(data: bytes, fmt: str, max_pixels: int, max_frames: int) -> tup
         raise ImageRejected("file_error", "The image has no pixels.")
     if frames > max_frames:
         raise ImageRejected("image_too_large", f"The image has more than {max_frames} frames.")
+    if fmt in ANIMATED_FORMATS:
+        _check_animation(frames, width, height, max_animation_pixels)
     return im, frames
+
+
+def _check_animation(frames: int, width: int, height: int, limit: int) -> None:
+    """Refuse an animation over ``limit`` pixels in all its frames, or over limit / 8 a frame.
+
+    Every frame of a GIF or animated WebP is painted on the whole canvas (a 1x1 frame
+    included), and decoding, resizing and above all encoding the animated WebP variants cost
+    in proportion to frames x canvas: the encoder does ~8-14 MP/s on one core at effort 0, and
+    the built-in profiles' variants add up to 1-2x the canvas (capped at their boxes). Memory
+    is bounded by one variant's frames at a time (GIF streams; WebP's loader decodes all the
+    frames up front) plus the encoder's ~25-50 bytes a pixel of one frame, hence the cap on
+    the canvas. At the default (100 M, 12.5 M a frame) the worst animations measured (photo
+    frames, 2048x2048 x 23 in WebP through the product profile: ~14-22 s of one core, 0.66 GB;
+    3535x3535 x 8 with alpha through flickr's original-size variant: ~0.98 GB) stay far inside
+    the process function's 120 s and 2048 MB. Memory, not time, set it: at 200 M a WebP's
+    up-front decode alone is 0.8 GB. The review's bombs, 503 M and 4 G pixels, are refused.
+    """
+    if frames < 2:
+        return
+    total = frames * width * height
+    if total > limit:
+        raise ImageRejected(
+            "image_too_large",
+            f"The animation is too large: {frames} frames of {width}x{height} pixels are "
+            f"{total:,} pixels, more than the {limit:,} allowed.",
+        )
+    per_frame = limit // ANIMATION_MIN_FRAMES
+    if width * height > per_frame:
+        raise ImageRejected(
+            "image_too_large",
+            f"The animation's frames are too large: {width}x{height} is {width * height:,} pixels "
+            f"a frame, more than the {per_frame:,} allowed for an animation.",
+        )
 
 
 def _icc_is_srgb(icc: bytes) -> bool:
@@ -295,6 +346,10 @@ class _Source:
     height: int
     needs_icc: bool
     gray: bool
+    pages: int = 1
+    # libvips' loader decodes frame after frame as they are read (GIF) rather than every
+    # frame up front into a temporary image (WebP, whose loader is not sequential).
+    streams: bool = False
 
 
 def _probe_vips(data: bytes) -> _Source:
@@ -309,16 +364,21 @@ def _probe_vips(data: bytes) -> _Source:
         width, height = height, width
     icc = head.get("icc-profile-data") if "icc-profile-data" in fields else b""
     needs_icc = head.interpretation == "cmyk" or (bool(icc) and not _icc_is_srgb(icc))
-    return _Source(width, height, needs_icc, head.interpretation in ("b-w", "grey16"))
+    pages = head.get("n-pages") if "n-pages" in fields else 1
+    loader = head.get("vips-loader") if "vips-loader" in fields else ""
+    gray = head.interpretation in ("b-w", "grey16")
+    return _Source(width, height, needs_icc, gray, max(1, pages), loader.startswith("gifload"))
 
 
 def _thumb(data: bytes, width: int, height: int, src: _Source, *, animated: bool = False) -> Any:
     vips = _pyvips()
-    opts: dict[str, Any] = {
-        "height": height,
-        "size": "force",
-        "option_string": "fail_on=truncated" + (",n=-1" if animated else ""),
-    }
+    load = "fail_on=truncated"
+    if animated:
+        # A loader that is not sequential decodes every frame first, into a temporary file
+        # when that is over 100 MB: in memory instead (bounded by max_animation_pixels; a
+        # Lambda's /tmp is 512 MB and a full disk would read as a corrupt file).
+        load += ",n=-1" if src.streams else ",n=-1,memory=true"
+    opts: dict[str, Any] = {"height": height, "size": "force", "option_string": load}
     if src.needs_icc:
         opts["export_profile"] = "srgb"
     try:
@@ -328,7 +388,12 @@ def _thumb(data: bytes, width: int, height: int, src: _Source, *, animated: bool
 
 
 def _animated_variant(data: bytes, p: Plan, src: _Source) -> Any:
-    """All frames resized (libvips' thumbnail crop would crop the whole strip), then cropped per frame."""
+    """One animated variant straight from the source, as a lazy pipeline: nothing is computed
+    until its encoder pulls the frames, in order (a streaming loader decodes them one by one).
+
+    All frames are resized (libvips' thumbnail crop would crop the whole strip), then cropped
+    per frame.
+    """
     if p.spec.mode != "cover":
         return _thumb(data, p.width, p.height, src, animated=True)
     x, y, cw, ch = p.crop
@@ -337,8 +402,9 @@ def _animated_variant(data: bytes, p: Plan, src: _Source) -> Any:
     strip = _thumb(data, fw, fh, src, animated=True)
     if (fw, fh) == (p.width, p.height):
         return strip
-    strip = strip.copy_memory()
     left, top = min(fw - p.width, round(x * sx)), min(fh - p.height, round(y * sy))
+    if fh == p.height:  # a horizontal crop: the same columns of every frame
+        return strip.crop(left, 0, p.width, strip.height)
     pages = strip.height // fh
     frames = [strip.crop(left, i * fh + top, p.width, p.height) for i in range(pages)]
     return _join_frames(frames, strip, p.height)
@@ -461,18 +527,56 @@ def _emit(
         out[key] = Variant(data, fmt, img.width, height, key)
 
 
+def _render_animation(
+    data: bytes, plans: list[Plan], src: _Source, profile: Profile
+) -> tuple[dict[tuple, Variant], Any]:
+    """Every distinct animated variant, encoded (keyed by geometry), and the first frame.
+
+    Peak memory is bounded by one variant at a time, never all of them: each variant is
+    encoded as soon as it is made and its frames dropped. Variants whose frames are too many
+    to hold (over ANIMATION_DECODE_PIXELS) stream from the source into their encoder, which
+    for GIF holds a frame or two of the canvas (WebP's loader decodes every frame up front:
+    max_animation_pixels bounds that); the smaller ones come from one strip decoded at the
+    largest of their sizes.
+    """
+    W, H = src.width, src.height
+    aw, ah = (W, H) if W * H <= EXACT_PIXELS else plan_fit(W, H, 512)
+    first = _thumb(data, aw, ah, src).copy_memory()
+    quality = profile.quality.get("webp", 80)
+    encoded: dict[tuple, Variant] = {}
+    strip, bw, bh = None, 0, 0
+    for p in sorted(plans, key=lambda p: -p.scale):  # the biggest first
+        key = (p.crop, p.width, p.height)
+        if key in encoded:
+            continue
+        if strip is None:
+            bw, bh = max(1, round(W * p.scale)), max(1, round(H * p.scale))
+            if src.pages * bw * bh <= ANIMATION_DECODE_PIXELS:  # this one and all smaller: cascade
+                strip = _strip(_thumb(data, bw, bh, src, animated=True)).copy_memory()
+        if strip is not None:
+            img = _animated_from_strip(strip, bw, bh, p, W, H)
+        else:
+            img = _strip(_animated_variant(data, p, src))
+        height = img.get("page-height") if "page-height" in img.get_fields() else img.height
+        encoded[key] = Variant(_encode(img, "webp", quality), "webp", img.width, height)
+        del img  # before the next variant is made
+    return encoded, first
+
+
 def render(
     data: bytes,
     profile: str = "default",
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_frames: int = DEFAULT_MAX_FRAMES,
+    max_animation_pixels: int = DEFAULT_MAX_ANIMATION_PIXELS,
     profiles: dict[str, Profile] | None = None,
 ) -> Rendition:
     """Verify, analyse and render ``data`` with the named profile. Pure: no I/O, no env.
 
     Raises ImageRejected (file_error, unsupported_format, image_too_large) for bad input and
     ImgdropError ``unknown_profile`` for a profile name the profiles do not define.
+    ``max_animation_pixels`` bounds an animation's frames x canvas pixels.
     """
     data = bytes(data)
     table = profiles if profiles is not None else load_profiles()
@@ -480,40 +584,30 @@ def render(
         raise ImgdropError("unknown_profile", f"Unknown profile {profile!r}.", 400)
     prof = table[profile]
     fmt = sniff(data)
-    header, frames = _open_header(data, fmt, max_pixels, max_frames)
+    header, frames = _open_header(data, fmt, max_pixels, max_frames, max_animation_pixels)
     exif_dict, gps, taken_at, camera = metadata.extract(metadata.read_exif(header.info.get("exif"), header))
-    animated = fmt in ("gif", "webp") and frames > 1
+    animated = fmt in ANIMATED_FORMATS and frames > 1
 
     if fmt == "heic":
         full, src = _decode_heic(data, *header.size)
     else:
         full, src = None, _probe_vips(data)
+        if fmt in ANIMATED_FORMATS:  # libvips' canvas can differ from Pillow's (frames outside the screen)
+            _check_animation(max(frames, src.pages), src.width, src.height, max_animation_pixels)
     W, H = src.width, src.height
     plans = [plan(spec, W, H) for spec in prof.variants]
 
     variants: dict[str, Variant] = {}
     if animated:
-        # Each variant streams from the source (a decoded base of every frame could be huge).
-        aw, ah = (W, H) if W * H <= EXACT_PIXELS else plan_fit(W, H, 512)
-        first = _thumb(data, aw, ah, src).copy_memory()
+        try:
+            animations, first = _render_animation(data, plans, src, prof)
+        except _pyvips().Error as exc:  # a lazy pipeline fails when its encoder reads a bad frame
+            raise _vips_error(exc) from exc
+        for p in plans:  # profile order
+            v = animations[(p.crop, p.width, p.height)]
+            variants[p.spec.name] = Variant(v.data, v.format, v.width, v.height, p.spec.name)
         has_alpha = first.bands == 4 and first[3].min() < 255
         facts = _analyse(first if has_alpha else first[:3] if first.bands == 4 else first, src.gray)
-        formats = _formats(prof, has_alpha, True)
-        scale = max(p.scale for p in plans)
-        bw, bh = max(1, round(W * scale)), max(1, round(H * scale))
-        strip = None
-        if frames * bw * bh <= ANIMATION_DECODE_PIXELS:  # decode every frame once, then cascade
-            strip = _strip(_thumb(data, bw, bh, src, animated=True)).copy_memory()
-        made: dict[tuple, Any] = {}
-        encoded_anim: dict = {}
-        for p in plans:
-            key = (p.crop, p.width, p.height)
-            if key not in made:
-                if strip is not None:
-                    made[key] = _animated_from_strip(strip, bw, bh, p, W, H)
-                else:  # too big to hold: stream each variant from the source
-                    made[key] = _strip(_animated_variant(data, p, src)).copy_memory()
-            _emit(variants, p.spec.name, made[key], formats, prof, encoded_anim)
     else:
         scale = 1.0 if W * H <= EXACT_PIXELS else max(p.scale for p in plans)
         bw, bh = max(1, round(W * scale)), max(1, round(H * scale))
