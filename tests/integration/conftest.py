@@ -1,9 +1,16 @@
 """`aws`: moto (in-process, `mock_aws`) with the table, bucket, queue and secret of template.yaml,
-and the environment the functions get from it, so tests cannot drift from the deployment."""
+and the environment the functions get from it, so tests cannot drift from the deployment.
+
+IAM is enforced as deployed (imgdrop_local.iam): a handler (Functions.invoke, LambdaRuntime) calls
+AWS with its role's credentials, built from template.yaml by SAM's own transform; everything else
+(the fixture, the tests' own clients and assertions, domain code called outside a handler) acts as
+an administrator. To run domain code as a function, wrap it in `aws.acting_as("SweepFunction")`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +18,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from imgdrop_local import iam
 from imgdrop_local.atomic_writes import make_conditional_writes_atomic
 from imgdrop_local.template import DEV_JWT_SECRET, REGION, Stack, create_resources, load
 
@@ -25,7 +33,13 @@ class Aws:
     queue_urls: dict[str, str]
     jwt_secret: str
     session: boto3.session.Session
+    identities: iam.Identities | None = None
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @staticmethod
+    def acting_as(logical_id: str | None) -> AbstractContextManager[None]:
+        """Run the block with that function's role (None: the administrator)."""
+        return iam.acting_as(logical_id)
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -64,14 +78,16 @@ def template_stack() -> Stack:
     return load()
 
 
-@pytest.fixture
-def aws(template_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+@contextmanager
+def aws_environment(stack: Stack, monkeypatch: pytest.MonkeyPatch, *, enforce_iam: bool = True) -> Iterator[Aws]:
+    """moto with the resources of `stack` (template.yaml, or a test's copy of it) and, unless told
+    otherwise, each function's role enforced."""
     # mock_aws intercepts requests to AWS's own hostnames: no endpoint override may stay set.
     for var in ("AWS_ENDPOINT_URL", "PUBLIC_S3_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
                 "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         monkeypatch.delenv(var, raising=False)
     env = {
-        **template_stack.environment(),
+        **stack.environment(),
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": REGION,
@@ -86,13 +102,29 @@ def aws(template_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]
     make_conditional_writes_atomic()  # as DynamoDB is; moto alone is not, under threads
     with mock_aws():
         session = boto3.session.Session(region_name=REGION)
-        names = create_resources(session, template_stack, jwt_secret=TEST_JWT_SECRET)
-        yield Aws(
-            stack=template_stack,
-            table_name=names["table"],
-            bucket_name=names["bucket"],
-            queue_urls={k.split(":", 1)[1]: v for k, v in names.items() if k.startswith("queue:")},
-            jwt_secret=TEST_JWT_SECRET,
-            session=session,
-        )
+        names = create_resources(session, stack, jwt_secret=TEST_JWT_SECRET)
+
+        def environment(identities: iam.Identities | None = None) -> Aws:
+            return Aws(
+                stack=stack,
+                table_name=names["table"],
+                bucket_name=names["bucket"],
+                queue_urls={k.split(":", 1)[1]: v for k, v in names.items() if k.startswith("queue:")},
+                jwt_secret=TEST_JWT_SECRET,
+                # made after IAM is on: it resolves the credentials of whoever calls (the admin here)
+                session=boto3.session.Session(region_name=REGION),
+                identities=identities,
+            )
+
+        if enforce_iam:
+            with iam.enforced(session, stack) as identities:
+                yield environment(identities)
+        else:
+            yield environment()
     _clear_cached_settings()
+
+
+@pytest.fixture
+def aws(template_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    with aws_environment(template_stack, monkeypatch) as env:
+        yield env

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from imgdrop_local.iam import acting_as
 from imgdrop_local.lambda_runtime import LambdaContext, load_handler
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +43,9 @@ class Functions:
         context = LambdaContext(
             logical_id, 512, f"arn:aws:lambda:us-east-1:123456789012:function:{logical_id}", "request-id", 30
         )
-        return json.loads(json.dumps(self._handlers[logical_id](copy.deepcopy(event), context)))
+        with acting_as(logical_id):  # its AWS calls carry its role's credentials (the `aws` fixture)
+            result = self._handlers[logical_id](copy.deepcopy(event), context)
+        return json.loads(json.dumps(result))
 
     def api(
         self,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 import pytest
+
 from imgdrop_local.template import ACCOUNT_ID, REGION, load, load_yaml
 
 
@@ -144,3 +146,143 @@ def test_two_functions_disagreeing_on_a_variable_fail_loudly(tmp_path):
         """))
     with pytest.raises(ValueError, match="MODE differs between A"):
         load(template).environment()
+
+
+# ---------------------------------------------------------------- the functions' roles, as SAM deploys them
+
+
+def allows(stack, function, action, resource):
+    """Whether any Allow statement of the function's role names the action and the resource
+    (exactly, or by a trailing wildcard): enough to read the expansion, no IAM evaluator."""
+    def matches(patterns, value):
+        items = patterns if isinstance(patterns, list) else [patterns]
+        return any(p == value or (p.endswith("*") and value.startswith(p[:-1])) for p in items)
+
+    return any(s["Effect"] == "Allow" and matches(s["Action"], action) and matches(s["Resource"], resource)
+               for s in stack.policy_statements(function))
+
+
+TABLE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/imgdrop-dev"
+BUCKET_ARN = f"arn:aws:s3:::imgdrop-dev-{ACCOUNT_ID}-{REGION}"
+
+
+def test_every_function_gets_the_role_sam_generates_with_logs_and_xray(stack):
+    assert set(stack.roles) == set(stack.functions)
+    for function in stack.functions:
+        managed = {p.name: p.managed_arn for p in stack.role_policies(function) if p.managed_arn}
+        assert managed == {
+            "AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+            "AWSXrayWriteOnlyAccess": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",  # Tracing: Active
+        }
+        assert allows(stack, function, "logs:PutLogEvents", "*")
+        assert allows(stack, function, "xray:PutTraceSegments", "*")
+
+
+def test_dynamodb_crud_policy_expands_to_the_table_and_its_indexes(stack):
+    for function in ("ApiFunction", "ProcessFunction", "FinalizeFunction", "SweepFunction"):
+        for action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem",
+                       "ConditionCheckItem"):
+            assert allows(stack, function, f"dynamodb:{action}", TABLE_ARN)
+        assert allows(stack, function, "dynamodb:Query", f"{TABLE_ARN}/index/gsi2")
+        assert not allows(stack, function, "dynamodb:TransactWriteItems", TABLE_ARN)
+        assert not allows(stack, function, "dynamodb:DeleteTable", TABLE_ARN)
+    assert not any(s["Action"] and "dynamodb:GetItem" in s["Action"]
+                   for s in stack.policy_statements("AuthorizerFunction"))
+
+
+def test_eventbridge_and_secrets_manager_templates_expand_to_their_resources(stack):
+    bus = f"arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/default"
+    assert allows(stack, "FinalizeFunction", "events:PutEvents", bus)
+    assert not allows(stack, "ApiFunction", "events:PutEvents", bus)
+    (statement,) = [s for s in stack.policy_statements("AuthorizerFunction")
+                    if s["Action"] == ["secretsmanager:GetSecretValue"]]
+    # Ref of a secret is its ARN; its random suffix is IAM's `-??????`
+    assert statement["Resource"] == f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:imgdrop/dev/jwt-hs256-??????"
+
+
+def test_the_templates_own_statements_resolve_per_prefix(stack):
+    assert allows(stack, "ProcessFunction", "s3:PutObject", f"{BUCKET_ARN}/*")
+    assert allows(stack, "SweepFunction", "s3:GetObject", f"{BUCKET_ARN}/uploads/*")
+    assert not allows(stack, "SweepFunction", "s3:GetObject", f"{BUCKET_ARN}/images/x")
+    assert allows(stack, "FinalizeFunction", "s3:DeleteObject", f"{BUCKET_ARN}/images/*")
+    # a duplicate keeps no upload of its own: finalize removes it (imgdrop.finalize._settle_duplicate)
+    assert allows(stack, "FinalizeFunction", "s3:DeleteObject", f"{BUCKET_ARN}/uploads/*")
+    assert not allows(stack, "FinalizeFunction", "s3:PutObject", f"{BUCKET_ARN}/images/x")
+    assert allows(stack, "ApiFunction", "s3:ListBucket", BUCKET_ARN)
+
+
+def test_destinations_add_the_permission_to_deliver_as_sam_does(stack):
+    names = {p.name for p in stack.role_policies("ProcessFunction")}
+    assert {"ProcessFunctionEventInvokeConfigOnSuccessLambdaPolicy",
+            "ProcessFunctionEventInvokeConfigOnFailureLambdaPolicy"} <= names
+    finalize = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:FinalizeFunction"
+    queue = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:imgdrop-dev-failed-events"
+    by_name = {p.name: p for p in stack.role_policies("ProcessFunction")}
+    assert by_name["ProcessFunctionEventInvokeConfigOnFailureLambdaPolicy"].statements == [
+        {"Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": finalize}]
+    by_name = {p.name: p for p in stack.role_policies("FinalizeFunction")}
+    assert by_name["FinalizeFunctionEventInvokeConfigOnFailureSQSPolicy"].statements == [
+        {"Action": "sqs:SendMessage", "Effect": "Allow", "Resource": queue}]
+
+
+def test_no_statement_is_left_with_an_intrinsic(stack):
+    text = json.dumps({f: [p.document for p in stack.role_policies(f)] for f in stack.functions})
+    assert "Fn::" not in text and '"Ref"' not in text and "${" not in text
+
+
+def test_stage_flows_into_the_policies():
+    prod = load(parameters={"Stage": "prod"})
+    assert allows(prod, "ApiFunction", "dynamodb:GetItem", f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/imgdrop-prod")
+    assert not allows(prod, "ApiFunction", "dynamodb:GetItem", TABLE_ARN)
+
+
+def test_an_unknown_policy_template_or_tracing_off_follow_sam(tmp_path):
+    template = tmp_path / "template.yaml"
+    template.write_text(textwrap.dedent("""
+        Transform: AWS::Serverless-2016-10-31
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: functions/x/
+              Handler: app.handler
+              Runtime: python3.13
+              Policies:
+                - NoSuchPolicyTemplate: {TableName: t}
+        """))
+    with pytest.raises(ValueError, match=r"\[Fn\] is invalid. Policy at index 0 .* is not valid"):
+        load(template).roles  # noqa: B018 - computing it is the test
+    template.write_text(textwrap.dedent("""
+        Transform: AWS::Serverless-2016-10-31
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: functions/x/
+              Handler: app.handler
+              Runtime: python3.13
+              Policies:
+                - SQSPollerPolicy: {QueueName: jobs}
+                - AmazonS3ReadOnlyAccess
+        """))
+    fn = load(template)
+    names = [p.name for p in fn.role_policies("Fn")]
+    assert "AWSXrayWriteOnlyAccess" not in names and "AmazonS3ReadOnlyAccess" in names
+    assert allows(fn, "Fn", "sqs:ReceiveMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:jobs")
+
+
+def test_a_role_from_outside_the_template_fails_loudly(tmp_path):
+    template = tmp_path / "template.yaml"
+    template.write_text(textwrap.dedent("""
+        Transform: AWS::Serverless-2016-10-31
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: functions/x/
+              Handler: app.handler
+              Runtime: python3.13
+              Role: arn:aws:iam::123456789012:role/somewhere-else
+        """))
+    with pytest.raises(NotImplementedError, match="not a role of the template"):
+        load(template).roles  # noqa: B018

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
+from . import iam
 from .template import ACCOUNT_ID, REGION, REPO_ROOT, Destination, Function, Stack
 
 log = logging.getLogger("imgdrop_local.lambda")
@@ -169,7 +170,8 @@ class LambdaRuntime:
         handler = None
         try:
             handler = self.handler(logical_id)
-            result = _json_roundtrip(handler(_json_roundtrip(event), context))
+            with iam.acting_as(logical_id):  # the function's AWS calls carry its role's credentials
+                result = _json_roundtrip(handler(_json_roundtrip(event), context))
         except Exception as exc:  # noqa: BLE001 - a function error, as Lambda reports it
             payload = _error_payload(exc)
             payload["requestId"] = context.aws_request_id
@@ -245,29 +247,43 @@ class LambdaRuntime:
         else:
             destination = config.on_success
         if destination is not None:
-            self.deliver(destination, record)
+            self.deliver(destination, record, source=logical_id)
         return record
 
-    def deliver(self, destination: Destination, record: dict[str, Any]) -> None:
+    def deliver(self, destination: Destination, record: dict[str, Any], *, source: str | None = None) -> None:
+        """Lambda delivers a destination record with the source function's execution role: a role
+        without the permission loses the record (AWS counts a DestinationDeliveryFailure)."""
         if destination.type == "Lambda":
+            if source is not None and not iam.permits(source, "lambda:InvokeFunction", destination.arn):
+                log.error("%s: destination record dropped: its role may not lambda:InvokeFunction %s",
+                          source, destination.arn)
+                return
             # Destinations are invoked asynchronously too; run the chain in this thread so a
             # bounded pool never waits on itself.
             self.run_async(destination.target, record)
         elif destination.type == "SQS":
             queue = self.stack.queue_names.get(destination.target) or destination.arn.rsplit(":", 1)[-1]
-            self._send_sqs(queue, record)
+            self._send_sqs(queue, record, source)
         else:
             log.error("destination type %s is not emulated; record dropped", destination.type)
 
-    def _send_sqs(self, queue: str, record: dict[str, Any]) -> None:
+    def _send_sqs(self, queue: str, record: dict[str, Any], source: str | None = None) -> None:
+        from botocore.exceptions import ClientError
+
         if self._sqs is None:
             import boto3
 
             self._sqs = boto3.client("sqs", region_name=REGION)
-        if queue not in self._queue_urls:
-            answer = self._sqs.get_queue_url(QueueName=queue, QueueOwnerAWSAccountId=ACCOUNT_ID)
+        if queue not in self._queue_urls:  # Lambda needs no lookup: it holds the ARN
+            with iam.acting_as(None):
+                answer = self._sqs.get_queue_url(QueueName=queue, QueueOwnerAWSAccountId=ACCOUNT_ID)
             self._queue_urls[queue] = answer["QueueUrl"]
-        self._sqs.send_message(QueueUrl=self._queue_urls[queue], MessageBody=json.dumps(record))
+        try:
+            with iam.acting_as(source):
+                self._sqs.send_message(QueueUrl=self._queue_urls[queue], MessageBody=json.dumps(record))
+        except ClientError as exc:
+            log.error("%s: destination record dropped: SQS %s refused it: %s", source, queue, exc)
+            return
         log.info("sent a destination record to SQS %s", queue)
 
     # ------------------------------------------------------------ lifecycle
@@ -301,7 +317,8 @@ def load_handler(fn: Function, copy_number: int = 0) -> Callable[..., Any]:
     module: ModuleType = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        with iam.acting_as(fn.logical_id):  # the init phase runs with the function's role too
+            spec.loader.exec_module(module)
     except BaseException:
         sys.modules.pop(module_name, None)
         raise

@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any, Final, Literal
 from urllib.parse import quote, unquote_to_bytes, urlsplit
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape  # nosec B406 - escapes the error bodies written; nothing is parsed
 
 from botocore.auth import S3SigV4PostAuth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest

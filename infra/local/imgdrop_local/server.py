@@ -13,9 +13,12 @@ import signal
 import socket
 import sys
 import threading
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .template import DEV_JWT_SECRET, REGION, REPO_ROOT, cors_origins, create_resources, load
+
+if TYPE_CHECKING:
+    from .s3_guard import SecretLookup
 
 log = logging.getLogger("imgdrop_local")
 
@@ -74,11 +77,14 @@ class _ExposeHeaders:
         return self.app(environ, add)
 
 
-def moto_server(port: int, expose_headers: list[str]) -> Any:
-    """moto's ThreadedMotoServer on 127.0.0.1, its WSGI app wrapped in _ExposeHeaders."""
+def moto_server(port: int, expose_headers: list[str], secret_for: SecretLookup | None = None) -> Any:
+    """moto's ThreadedMotoServer on 127.0.0.1, its WSGI app wrapped in PresignedRequestGuard (S3's
+    refusals of presigned requests, checked with `secret_for`, by default the process's own and
+    moto-issued credentials) and _ExposeHeaders."""
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
     from .atomic_writes import make_conditional_writes_atomic
+    from .s3_guard import PresignedRequestGuard, local_secret_for, moto_cors_rules
 
     make_conditional_writes_atomic()
     from moto.moto_server.werkzeug_app import (
@@ -90,7 +96,10 @@ def moto_server(port: int, expose_headers: list[str]) -> Any:
 
     class Server(ThreadedMotoServer):
         def _server_entry(self) -> None:
-            app = _ExposeHeaders(DomainDispatcherApplication(create_backend_app), expose_headers)
+            guard = PresignedRequestGuard(DomainDispatcherApplication(create_backend_app),
+                                          secret_for or local_secret_for, region=REGION,
+                                          cors_rules=moto_cors_rules)
+            app = _ExposeHeaders(guard, expose_headers)
             self._server = make_server(self._ip_address, self._port, app, True,
                                        request_handler=MotoRequestHandler)
             self._server_ready_event.set()
@@ -112,6 +121,7 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
     """Start everything, print the banner, wait for `stop`, then stop everything."""
     import boto3
 
+    from . import iam
     from .dispatcher import Dispatcher
     from .http_api import HttpApi, serve
     from .lambda_runtime import LambdaRuntime, apply_environment
@@ -148,7 +158,13 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
     try:
         session = boto3.session.Session(region_name=REGION)
         create_resources(session, stack, jwt_secret=secret)
-        log.info("moto on %s: table %s, bucket %s", aws_url, stack.table_name, stack.bucket_name)
+        # IAM as deployed: each function calls with its role's credentials, moto enforces the
+        # role's policies; the dummy credentials (testing) are the administrator's.
+        iam.enable(iam.setup(session, stack))
+        stoppers.append(iam.disable)
+        session = boto3.session.Session(region_name=REGION)  # resolves who calls, on every call
+        log.info("moto on %s: table %s, bucket %s; IAM enforced, one role per function",
+                 aws_url, stack.table_name, stack.bucket_name)
 
         delays = tuple(float(d) for d in os.environ.get("IMGDROP_RETRY_DELAYS", "0.2,0.5").split(",") if d)
         workers = int(os.environ.get("IMGDROP_WORKERS") or 4)
@@ -177,7 +193,8 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
             "",
             f"  API            {api_url}/v1   (docs: {api_url}/v1/docs)",
             f"  uploader page  {api_url}/",
-            f"  AWS endpoint   {aws_url}   (moto; dummy credentials, {REGION})",
+            f"  AWS endpoint   {aws_url}   (moto, {REGION}; dummy credentials testing are admin,",
+            "                 each function calls as its role: IAM enforced)",
             f"  table {stack.table_name}, bucket {stack.bucket_name}",
         ]
         if failed:

@@ -7,6 +7,8 @@ all come from here, so tests and `make dev` cannot drift from what SAM deploys.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -146,6 +148,22 @@ class Cors:
     allow_credentials: bool = False
 
 
+@dataclass(frozen=True)
+class RolePolicy:
+    """One policy of a function's execution role, resolved: an inline policy of the role that SAM
+    generates (named as SAM names it), or an AWS managed policy that SAM attaches (named by its ARN;
+    its document is moto's copy of AWS's)."""
+
+    name: str
+    document: dict[str, Any]
+    managed_arn: str | None = None
+
+    @property
+    def statements(self) -> list[dict[str, Any]]:
+        statements = self.document.get("Statement") or []
+        return [statements] if isinstance(statements, dict) else list(statements)
+
+
 @dataclass
 class Stack:
     """What the local stack needs from template.yaml, with every intrinsic resolved."""
@@ -164,9 +182,26 @@ class Stack:
     queue_properties: dict[str, dict[str, Any]]
     secret_name: str | None
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    parameter_overrides: dict[str, Any] = field(repr=False, default_factory=dict)
+    _roles: dict[str, list[RolePolicy]] | None = field(repr=False, default=None, compare=False)
 
     def function(self, logical_id: str) -> Function:
         return self.functions[logical_id]
+
+    @property
+    def roles(self) -> dict[str, list[RolePolicy]]:
+        """Every function's execution role as SAM deploys it: its policies, resolved. Computed on
+        first use (SAM's transform takes a second), then kept."""
+        if self._roles is None:
+            self._roles = sam_roles(self.raw, self.parameter_overrides, list(self.functions))
+        return self._roles
+
+    def role_policies(self, logical_id: str) -> list[RolePolicy]:
+        return self.roles[logical_id]
+
+    def policy_statements(self, logical_id: str) -> list[dict[str, Any]]:
+        """The statements of all of the function's role policies, in order."""
+        return [statement for policy in self.role_policies(logical_id) for statement in policy.statements]
 
     def by_short_name(self, name: str) -> Function:
         """`api` -> ApiFunction: the folder name under functions/."""
@@ -250,6 +285,10 @@ class Resolver:
         self._physical[name] = value
         return value
 
+    def ref_value(self, name: str) -> Any:
+        """What `!Ref name` (or `${name}` in a !Sub) answers; the physical id by default."""
+        return self.ref(name)
+
     def get_att(self, name: str, attr: str) -> Any:
         res = self.resources[name]
         kind = res["Type"]
@@ -278,7 +317,7 @@ class Resolver:
         if len(node) == 1:
             (key, arg), = node.items()
             if key == "Ref":
-                return self.ref(arg)
+                return self.ref_value(arg)
             if key == "Condition" and isinstance(arg, str):
                 return self.conditions[arg]
             if key.startswith("Fn::"):
@@ -339,7 +378,7 @@ class Resolver:
             if "." in expr and expr.split(".", 1)[0] in self.resources:
                 res, attr = expr.split(".", 1)
                 return str(self.get_att(res, attr))
-            value = self.ref(expr)
+            value = self.ref_value(expr)
             return ",".join(value) if isinstance(value, list) else str(value)
 
         return re.sub(r"\$\{([^}]+)\}", replace, text)
@@ -544,6 +583,7 @@ def load(path: Path | str | None = None, parameters: dict[str, Any] | None = Non
         queue_properties=queue_properties,
         secret_name=secret_name,
         raw=template,
+        parameter_overrides=dict(parameters or {}),
     )
 
 
@@ -554,6 +594,140 @@ def cors_origins(stack: Stack) -> list[str]:
         return [o.strip() for o in env.split(",") if o.strip()]
     origins = stack.parameters.get("AllowedOrigins") or ["*"]
     return [origins] if isinstance(origins, str) else list(origins)
+
+
+# ---------------------------------------------------------------- the functions' roles, as SAM deploys them
+
+
+class PolicyResolver(Resolver):
+    """The Resolver, with `Ref` answering what CloudFormation answers where the local stack
+    answers a name for convenience: a secret's ARN and a queue's URL. Policies need the former.
+
+    A secret's ARN ends in six random characters that only its creation decides; the policy names
+    it with the `-??????` wildcard, the IAM idiom for "this secret, whatever its suffix"."""
+
+    def ref_value(self, name: str) -> Any:
+        value = self.ref(name)
+        kind = (self.resources.get(name) or {}).get("Type")
+        if kind == "AWS::SecretsManager::Secret":
+            return f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{value}-??????"
+        if kind == "AWS::SQS::Queue":
+            return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{value}"
+        return value
+
+
+_LOCAL_URI_PROPERTIES = {
+    "AWS::Serverless::Function": "CodeUri",
+    "AWS::Serverless::LayerVersion": "ContentUri",
+    "AWS::Serverless::Api": "DefinitionUri",
+    "AWS::Serverless::HttpApi": "DefinitionUri",
+    "AWS::Serverless::StateMachine": "DefinitionUri",
+}
+
+
+@functools.cache
+def aws_managed_policies() -> dict[str, dict[str, Any]]:
+    """AWS managed policies by ARN: moto's copy of their documents (`make aws_managed_policies`)."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    data = json.loads(aws_managed_policies_data)
+    return {f"arn:{PARTITION}:iam::aws:policy{p.get('Path', '/')}{name}": p["Document"]
+            for name, p in data.items()}
+
+
+def sam_transform(template: dict[str, Any],
+                  parameter_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """template.yaml as SAM's transform turns it into CloudFormation, with SAM's own code
+    (aws-sam-translator, the version `sam` runs): the roles it generates are what deploys, policy
+    templates, managed policies and the permissions SAM adds of itself included.
+
+    Local code paths stand in as S3 URIs, as `sam package` would upload them; nothing reaches AWS.
+    A template SAM refuses (an unknown policy template, say) raises ValueError, naming SAM's reasons.
+    """
+    import copy
+
+    import boto3
+    from samtranslator.model.exceptions import InvalidDocumentException
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+    from samtranslator.utils.py27hash_fix import (
+        to_py27_compatible_template,
+        undo_mark_unicode_str_in_template,
+    )
+
+    document = copy.deepcopy(template)
+    for resource in (document.get("Resources") or {}).values():
+        prop = _LOCAL_URI_PROPERTIES.get(resource.get("Type"))
+        props = resource.get("Properties") or {}
+        if prop and isinstance(props.get(prop), str) and not props[prop].startswith("s3://"):
+            props[prop] = "s3://imgdrop-local-artifacts/" + props[prop].strip("/")
+    global_fn = (document.get("Globals") or {}).get("Function") or {}
+    if isinstance(global_fn.get("CodeUri"), str) and not global_fn["CodeUri"].startswith("s3://"):
+        global_fn["CodeUri"] = "s3://imgdrop-local-artifacts/" + global_fn["CodeUri"].strip("/")
+
+    values = {k: ",".join(v) if isinstance(v, list) else v for k, v in (parameter_overrides or {}).items()}
+    to_py27_compatible_template(document, values)
+    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=REGION))
+    by_name = {arn.rsplit("/", 1)[-1]: arn for arn in aws_managed_policies()}
+    try:
+        transformed = translator.translate(document, parameter_values=values,
+                                           get_managed_policy_map=lambda: by_name)
+    except InvalidDocumentException as exc:
+        reasons = " ".join(str(getattr(cause, "message", cause)) for cause in exc.causes)
+        raise ValueError(f"SAM cannot transform the template: {reasons}") from exc
+    return undo_mark_unicode_str_in_template(transformed)
+
+
+def sam_roles(template: dict[str, Any], parameter_overrides: dict[str, Any] | None,
+              functions: list[str]) -> dict[str, list[RolePolicy]]:
+    """Each function's execution role after SAM's transform, every policy resolved locally.
+
+    What the local stack cannot know or does not emulate fails loudly: a role that is not a
+    resource of the template, a permissions boundary, a managed policy that moto has no copy of.
+    """
+    transformed = sam_transform(template, parameter_overrides)
+    resources: dict[str, Any] = transformed.get("Resources") or {}
+    resolver = PolicyResolver(transformed, _parameter_defaults(template, parameter_overrides))
+    roles: dict[str, list[RolePolicy]] = {}
+    for logical_id in functions:
+        role_expr = ((resources.get(logical_id) or {}).get("Properties") or {}).get("Role")
+        role_id = _logical_id(role_expr)
+        role = resources.get(role_id or "") or {}
+        if role.get("Type") != "AWS::IAM::Role":
+            raise NotImplementedError(f"{logical_id}: its role ({role_expr!r}) is not a role of the "
+                                      "template; the local stack cannot know its policies")
+        props = role.get("Properties") or {}
+        if props.get("PermissionsBoundary"):
+            raise NotImplementedError(f"{logical_id}: permissions boundaries are not emulated")
+        policies: list[RolePolicy] = []
+        for policy in props.get("Policies") or []:
+            resolved = resolver.resolve(policy)
+            if resolved:  # an Fn::If may drop it
+                policies.append(RolePolicy(str(resolved["PolicyName"]), resolved["PolicyDocument"]))
+        for arn_expr in props.get("ManagedPolicyArns") or []:
+            target = _logical_id(arn_expr)
+            if target in resources and resources[target].get("Type") == "AWS::IAM::ManagedPolicy":
+                mprops = resources[target].get("Properties") or {}
+                policies.append(RolePolicy(str(resolver.resolve(mprops.get("ManagedPolicyName", target))),
+                                           resolver.resolve(mprops["PolicyDocument"])))
+                continue
+            arn = resolver.resolve(arn_expr)
+            if arn is None:
+                continue
+            document = aws_managed_policies().get(str(arn))
+            if document is None:
+                raise NotImplementedError(f"{logical_id}: managed policy {arn} is unknown to the local stack")
+            policies.append(RolePolicy(str(arn).rsplit("/", 1)[-1], document, managed_arn=str(arn)))
+        for other_id, other in resources.items():  # AWS::IAM::Policy and friends that name the role
+            oprops = other.get("Properties") or {}
+            if other.get("Type") in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy") and any(
+                _logical_id(r) == role_id for r in oprops.get("Roles") or []
+            ):
+                name = oprops.get("PolicyName") or oprops.get("ManagedPolicyName") or other_id
+                policies.append(RolePolicy(str(resolver.resolve(name)),
+                                           resolver.resolve(oprops["PolicyDocument"])))
+        roles[logical_id] = policies
+    return roles
 
 
 # ---------------------------------------------------------------- creating the resources

@@ -296,7 +296,8 @@ class TokenVerifier:
             return self._secret if self._secret and self._secret != failed else None
 
     def _fetch(self, now: float) -> None:
-        assert self._provider is not None
+        if self._provider is None:
+            return
         self._attempted_at = now
         try:
             value = self._provider()
