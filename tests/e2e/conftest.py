@@ -68,7 +68,8 @@ class LocalStack:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-            raise AssertionError(f"the local stack ignored SIGTERM for {STOP_TIMEOUT_S} s") from None
+            raise AssertionError(f"the local stack ignored SIGTERM for {STOP_TIMEOUT_S} s:\n"
+                                 f"{self.logs()[-3000:]}") from None
 
 
 def launch_stack(workdir: Path, **extra_env: str) -> LocalStack:

@@ -213,12 +213,36 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
             pass
         log.info("stopping")
     finally:
-        for stopper in stoppers:
-            try:
-                stopper()
-            except Exception:  # noqa: BLE001 - keep stopping the rest
-                log.exception("while stopping")
+        _stop_within(stoppers, STOP_DEADLINE_S)
     return 0
+
+
+# Ctrl-C or SIGTERM stops the stack within this many seconds, whatever is still at work.
+STOP_DEADLINE_S = 7.0
+
+
+def _stop_within(stoppers: list[Any], deadline_s: float) -> None:
+    """Run the stoppers in order; past the deadline (a poller stuck on a slow moto call, a
+    request still rendering), stop the process as Lambda stops an environment, saying which
+    stopper was still at work."""
+    current = ["starting"]
+
+    def overdue() -> None:
+        log.warning("still stopping after %.0f s (at %s): exiting now", deadline_s, current[0])
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(0)
+
+    watchdog = threading.Timer(deadline_s, overdue)
+    watchdog.daemon = True
+    watchdog.start()
+    for stopper in stoppers:
+        current[0] = getattr(stopper, "__qualname__", repr(stopper))
+        try:
+            stopper()
+        except Exception:  # noqa: BLE001 - keep stopping the rest
+            log.exception("while stopping")
+    watchdog.cancel()
 
 
 def main() -> int:
