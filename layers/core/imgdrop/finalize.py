@@ -121,8 +121,8 @@ def _settle_rendered(
             if failed is None:
                 _remove_other_runs(record, services)
                 return _settled(record, "ready", services, events)
-        fresh = services.repo.get_image(record.tenant, record.id)
-        if fresh is None or fresh.status in SETTLED or fresh.run_id != run_id:
+        fresh = _still_held(record, run_id, services)
+        if fresh is None:
             return None
         record = fresh
     raise StorageError("The image kept changing while it was settled; try again.")
@@ -147,8 +147,8 @@ def _settle_duplicate(
             if phash and indexed:
                 services.index.remove(record.tenant, record.id, phash)
             return _settled(record, "duplicate", services, events)
-        fresh = services.repo.get_image(record.tenant, record.id)
-        if fresh is None or fresh.status in SETTLED or fresh.run_id != run_id:
+        fresh = _still_held(record, run_id, services)
+        if fresh is None:
             return None
         record = fresh
     raise StorageError("The image kept changing while it was settled; try again.")
@@ -167,11 +167,19 @@ def _settle_failed(
             # Settled: no run can store files any more, so whatever any run left can go.
             services.objects.delete_prefix(variant_prefix(record.tenant, record.id))
             return _settled(record, "failed", services, events)
-        fresh = services.repo.get_image(record.tenant, record.id)
-        if fresh is None or fresh.status in SETTLED or fresh.run_id != run_id:
+        fresh = _still_held(record, run_id, services)
+        if fresh is None:
             return None
         record = fresh
     raise StorageError("The image kept changing while it was settled; try again.")
+
+
+def _still_held(record: ImageRecord, run_id: str | None, services: Services) -> ImageRecord | None:
+    """The record read again after a settle lost its condition, while this run may still settle it."""
+    fresh = services.repo.get_image(record.tenant, record.id)
+    if fresh is None or fresh.status in SETTLED or fresh.run_id != run_id:
+        return None
+    return fresh
 
 
 def _remove_other_runs(record: ImageRecord, services: Services) -> None:
