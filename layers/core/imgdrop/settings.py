@@ -15,7 +15,8 @@ class Settings(BaseModel):
     api_base_url: str = Field(default="", alias="API_BASE_URL")
     api_base_path: str = Field(default="/v1", alias="API_BASE_PATH")
     upload_expiry_seconds: int = Field(default=900, alias="UPLOAD_EXPIRY_SECONDS", ge=60, le=900)
-    download_expiry_seconds: int = Field(default=3600, alias="DOWNLOAD_EXPIRY_SECONDS", ge=60)
+    # SigV4 presigned URLs live at most 7 days (604800 s).
+    download_expiry_seconds: int = Field(default=3600, alias="DOWNLOAD_EXPIRY_SECONDS", ge=60, le=604800)
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, alias="MAX_UPLOAD_BYTES", ge=1)
     max_direct_upload_bytes: int = Field(default=4 * 1024 * 1024, alias="MAX_DIRECT_UPLOAD_BYTES")
     max_pixels: int = Field(default=100_000_000, alias="MAX_PIXELS", ge=1)
