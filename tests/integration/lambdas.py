@@ -5,6 +5,7 @@ Each handler gets the sample event of its folder with only this run's ids and ke
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from pathlib import Path
@@ -57,15 +58,27 @@ class Functions:
         tenant: str = "acme",
         scope: str = "images:read images:write tags:write",
         query: dict[str, str] | None = None,
+        *,
+        albums: dict[str, list[str]] | None = None,
+        raw_body: bytes | None = None,
+        content_type: str = "application/json",
     ) -> tuple[int, Any]:
+        """The api function behind the authorizer, for a caller with these scopes and album rights
+        (`albums` None: every album); `raw_body` is sent base64-encoded, as API Gateway does."""
         event = sample("api_health.json")
         event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {route}"
         event["rawPath"] = event["requestContext"]["http"]["path"] = path
         event["requestContext"]["http"]["method"] = method
-        event["requestContext"]["authorizer"]["lambda"].update({"tenant": tenant, "scope": scope})
+        event["requestContext"]["authorizer"]["lambda"].update(
+            {"tenant": tenant, "scope": scope, "albums": "" if albums is None else json.dumps(albums)}
+        )
+        event["headers"]["content-type"] = content_type
         if path_params:
             event["pathParameters"] = path_params
-        if body is not None:
+        if raw_body is not None:
+            event["body"] = base64.b64encode(raw_body).decode()
+            event["isBase64Encoded"] = True
+        elif body is not None:
             event["body"] = json.dumps(body)
         if query:
             event["queryStringParameters"] = query

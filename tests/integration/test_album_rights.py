@@ -9,7 +9,7 @@ import hashlib
 import pytest
 
 from lambdas import Functions, china_jpeg, upload
-from trust_helpers import call, image_path
+from trust_helpers import image_path
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def functions(aws):
 
 
 def new_album(functions: Functions, name: str) -> str:
-    status, album = call(functions, "POST", "/v1/albums", "/v1/albums", {"name": name})
+    status, album = functions.api("POST", "/v1/albums", "/v1/albums", {"name": name})
     assert status == 201
     return album["id"]
 
@@ -41,30 +41,30 @@ def test_a_read_right_does_not_change_move_or_delete(functions, albums):
     rights = {albums["B"]: ["read"], albums["A"]: ["upload", "read"]}
     path, route, params = image_path(albums["image"])
     for change in ({"album_id": None}, {"album_id": albums["A"]}, {"title": "mine now"}):
-        status, body = call(functions, "PATCH", path, route, change, path_params=params, albums=rights)
+        status, body = functions.api("PATCH", path, route, change, path_params=params, albums=rights)
         assert (status, errors_code(body)) == (403, "album_forbidden"), change
-    status, body = call(functions, "DELETE", path, route, path_params=params, albums=rights)
+    status, body = functions.api("DELETE", path, route, path_params=params, albums=rights)
     assert (status, errors_code(body)) == (403, "album_forbidden")
-    status, image = call(functions, "GET", path, route, path_params=params, albums=rights)
+    status, image = functions.api("GET", path, route, path_params=params, albums=rights)
     assert (status, image["album_id"], image["title"]) == (200, albums["B"], None)
 
 
 def test_moving_needs_upload_on_both_albums_and_out_of_every_album_is_a_move(functions, albums):
     path, route, params = image_path(albums["image"])
     only_source = {albums["B"]: ["upload", "read"], albums["A"]: ["read"]}
-    status, body = call(functions, "PATCH", path, route, {"album_id": albums["A"]}, path_params=params,
+    status, body = functions.api("PATCH", path, route, {"album_id": albums["A"]}, path_params=params,
                         albums=only_source)
     assert (status, errors_code(body)) == (403, "album_forbidden")
-    status, body = call(functions, "PATCH", path, route, {"album_id": None}, path_params=params,
+    status, body = functions.api("PATCH", path, route, {"album_id": None}, path_params=params,
                         albums=only_source)
     assert (status, errors_code(body)) == (403, "album_forbidden")
 
     both = {albums["B"]: ["upload", "read"], albums["A"]: ["upload", "read"]}
-    status, image = call(functions, "PATCH", path, route, {"album_id": albums["A"], "title": "moved"},
+    status, image = functions.api("PATCH", path, route, {"album_id": albums["A"], "title": "moved"},
                          path_params=params, albums=both)
     assert (status, image["album_id"], image["title"]) == (200, albums["A"], "moved")
     # a token without an albums claim may move it anywhere, out of every album too
-    status, image = call(functions, "PATCH", path, route, {"album_id": None}, path_params=params)
+    status, image = functions.api("PATCH", path, route, {"album_id": None}, path_params=params)
     assert (status, image["album_id"]) == (200, None)
 
 
@@ -72,9 +72,9 @@ def test_an_unreadable_image_answers_like_a_missing_one(functions, albums):
     rights = {albums["A"]: ["upload", "read"]}
     path, route, params = image_path(albums["image"])
     for method, body in (("GET", None), ("PATCH", {"title": "x"}), ("DELETE", None)):
-        status, answer = call(functions, method, path, route, body, path_params=params, albums=rights)
+        status, answer = functions.api(method, path, route, body, path_params=params, albums=rights)
         assert (status, errors_code(answer)) == (404, "not_found"), method
-    status, answer = call(functions, "GET", path + "/similar", route + "/similar", path_params=params,
+    status, answer = functions.api("GET", path + "/similar", route + "/similar", path_params=params,
                           albums=rights)
     assert (status, errors_code(answer)) == (404, "not_found")
 
@@ -84,10 +84,10 @@ def test_images_in_no_album_are_out_of_reach_under_an_albums_claim(functions, al
     loose_id, key = upload(functions, data + b"\0\0")  # other bytes, no album
     rights = {albums["A"]: ["upload", "read"]}
     path, route, params = image_path(loose_id)
-    status, answer = call(functions, "GET", path, route, path_params=params, albums=rights)
+    status, answer = functions.api("GET", path, route, path_params=params, albums=rights)
     assert (status, errors_code(answer)) == (404, "not_found")
     item = {"filename": "x.jpg", "content_type": "image/jpeg", "size": 10}
-    status, batch = call(functions, "POST", "/v1/uploads", "/v1/uploads", {"items": [item]}, albums=rights)
+    status, batch = functions.api("POST", "/v1/uploads", "/v1/uploads", {"items": [item]}, albums=rights)
     assert status == 200
     assert batch["items"][0]["error"]["code"] == "album_forbidden"
     assert batch["items"][0]["error"]["source"]["pointer"] == "/items/0/album_id"
@@ -98,7 +98,7 @@ def test_an_exact_repeat_of_an_unreadable_image_is_not_answered_with_its_id(func
     rights = {albums["A"]: ["upload", "read"]}
     item = {"filename": "again.jpg", "content_type": "image/jpeg", "size": len(data),
             "sha256": hashlib.sha256(data).hexdigest(), "album_id": albums["A"]}
-    status, batch = call(functions, "POST", "/v1/uploads", "/v1/uploads", {"items": [item]}, albums=rights)
+    status, batch = functions.api("POST", "/v1/uploads", "/v1/uploads", {"items": [item]}, albums=rights)
     assert status == 200
     answer = batch["items"][0]
     assert answer["status"] == "pending" and answer["id"] != albums["image"], answer
@@ -108,13 +108,13 @@ def test_an_exact_repeat_of_an_unreadable_image_is_not_answered_with_its_id(func
     functions.aws.s3.put_object(Bucket=functions.aws.bucket_name, Key=key, Body=data, ContentType="image/jpeg")
     functions.process_and_finalize(key, len(data))
     path, route, params = image_path(answer["id"])
-    status, image = call(functions, "GET", path, route, path_params=params, albums=rights)
+    status, image = functions.api("GET", path, route, path_params=params, albums=rights)
     assert (status, image["status"], image["duplicate_of"]) == (200, "ready", None)
     assert albums["image"] not in str(image)
 
     # the direct upload path answers the same way
     uri = "data:image/jpeg;base64," + base64.b64encode(data).decode()
-    status, direct = call(functions, "POST", "/v1/images", "/v1/images", {"file": uri, "album_id": albums["A"]},
+    status, direct = functions.api("POST", "/v1/images", "/v1/images", {"file": uri, "album_id": albums["A"]},
                           albums=rights)
     assert albums["image"] not in str(direct)
 
@@ -125,12 +125,12 @@ def test_similar_lists_only_images_the_caller_may_read(functions, albums):
     near_id, key = upload(functions, near, album_id=albums["A"])
     functions.process_and_finalize(key, len(near))
     full_path, route, params = image_path(near_id)
-    status, image = call(functions, "GET", full_path, route, path_params=params)
+    status, image = functions.api("GET", full_path, route, path_params=params)
     assert [s["id"] for s in image["similar"]] == [albums["image"]]  # a full token sees it
 
     rights = {albums["A"]: ["upload", "read"]}
-    status, image = call(functions, "GET", full_path, route, path_params=params, albums=rights)
+    status, image = functions.api("GET", full_path, route, path_params=params, albums=rights)
     assert status == 200 and image["similar"] == []
-    status, similar = call(functions, "GET", full_path + "/similar", route + "/similar", path_params=params,
+    status, similar = functions.api("GET", full_path + "/similar", route + "/similar", path_params=params,
                            albums=rights)
     assert status == 200 and similar["items"] == []

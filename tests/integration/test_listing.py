@@ -8,7 +8,6 @@ import json
 import pytest
 
 from lambdas import Functions
-from trust_helpers import call
 
 TINY_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -22,7 +21,7 @@ def functions(aws):
 
 def direct(functions: Functions, n: int, **fields) -> str:
     uri = "data:image/png;base64," + base64.b64encode(TINY_PNG + f"#{n}".encode()).decode()
-    status, image = call(functions, "POST", "/v1/images", "/v1/images", {"file": uri, **fields})
+    status, image = functions.api("POST", "/v1/images", "/v1/images", {"file": uri, **fields})
     assert status == 201, image
     return image["id"]
 
@@ -33,7 +32,7 @@ def list_all(functions: Functions, **query) -> list[list[str]]:
         params = {k: str(v) for k, v in query.items()}
         if cursor:
             params["cursor"] = cursor
-        status, page = call(functions, "GET", "/v1/images", "/v1/images", query=params)
+        status, page = functions.api("GET", "/v1/images", "/v1/images", query=params)
         assert status == 200, page
         pages.append([item["id"] for item in page["items"]])
         cursor = page["next_cursor"]
@@ -52,12 +51,12 @@ def test_filtered_pages_are_full_except_the_last(functions):
 
 
 def test_album_filtered_pages_under_an_albums_claim_are_full(functions):
-    status, album = call(functions, "POST", "/v1/albums", "/v1/albums", {"name": "Mine"})
+    status, album = functions.api("POST", "/v1/albums", "/v1/albums", {"name": "Mine"})
     mine = [direct(functions, n, album_id=album["id"]) for n in range(2)]
     for n in range(2, 9):
         direct(functions, n)
     rights = {album["id"]: ["read"]}
-    status, page = call(functions, "GET", "/v1/images", "/v1/images", query={"limit": "2"}, albums=rights)
+    status, page = functions.api("GET", "/v1/images", "/v1/images", query={"limit": "2"}, albums=rights)
     assert status == 200
     assert sorted(i["id"] for i in page["items"]) == sorted(mine)
 
@@ -70,7 +69,7 @@ def test_album_filtered_pages_under_an_albums_claim_are_full(functions):
 ], ids=["wrong shape", "another tenant", "not an object", "garbage"])
 def test_a_cursor_imgdrop_did_not_issue_is_400_cursor_invalid(functions, cursor):
     direct(functions, 0)
-    status, body = call(functions, "GET", "/v1/images", "/v1/images", query={"cursor": cursor})
+    status, body = functions.api("GET", "/v1/images", "/v1/images", query={"cursor": cursor})
     assert status == 400, body
     assert body["errors"][0]["code"] == "cursor_invalid"
 
@@ -89,10 +88,10 @@ def multipart(parts: int) -> tuple[bytes, str]:
 
 def test_a_direct_multipart_batch_takes_at_most_100_files(functions):
     body, content_type = multipart(101)
-    status, answer = call(functions, "POST", "/v1/images", "/v1/images", raw_body=body, content_type=content_type)
+    status, answer = functions.api("POST", "/v1/images", "/v1/images", raw_body=body, content_type=content_type)
     assert status == 400, answer
     assert answer["errors"][0]["code"] == "items_count"
 
     body, content_type = multipart(3)
-    status, answer = call(functions, "POST", "/v1/images", "/v1/images", raw_body=body, content_type=content_type)
+    status, answer = functions.api("POST", "/v1/images", "/v1/images", raw_body=body, content_type=content_type)
     assert status == 201 and len(answer["items"]) == 3

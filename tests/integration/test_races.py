@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from datetime import timedelta
 
 import pytest
 
-import imgdrop.sweep
 from imgdrop.db import ClaimRecord, ImageRecord, Repository, tenant_pk
-from imgdrop.ids import utc_now
-from imgdrop.settings import get_settings
 from imgdrop.storage import ObjectStore
 
 from lambdas import Functions, china_jpeg, sample, sample_photo, upload
-from trust_helpers import Gate, Run, call, image_path, s3_event
+from trust_helpers import Gate, Run, image_path, s3_event
 
 
 class InjectedCrash(RuntimeError):
@@ -194,7 +190,7 @@ def test_a_patch_that_read_before_processing_never_undoes_what_processing_wrote(
 
     stale_reads(monkeypatch, read_while_pending)
     path, route, params = image_path(image_id)
-    status, _ = call(functions, "PATCH", path, route, {"title": "Great Wall"}, path_params=params)
+    status, _ = functions.api("PATCH", path, route, {"title": "Great Wall"}, path_params=params)
     monkeypatch.undo()
 
     assert status == 200
@@ -212,10 +208,10 @@ def test_a_patch_racing_a_delete_never_recreates_the_record(aws, functions, monk
     functions.process_and_finalize(key, len(data))
     read_before_delete = record_of(image_id)
     path, route, params = image_path(image_id)
-    assert call(functions, "DELETE", path, route, path_params=params)[0] == 204
+    assert functions.api("DELETE", path, route, path_params=params)[0] == 204
 
     stale_reads(monkeypatch, read_before_delete)
-    status, body = call(functions, "PATCH", path, route, {"title": "Too late"}, path_params=params)
+    status, body = functions.api("PATCH", path, route, {"title": "Too late"}, path_params=params)
     monkeypatch.undo()
 
     assert status == 404, body
@@ -227,36 +223,6 @@ def test_a_patch_names_only_its_fields(aws, functions):
     image_id, key = upload(functions, data, title="Before", rating=3)
     functions.process_and_finalize(key, len(data))
     path, route, params = image_path(image_id)
-    status, image = call(functions, "PATCH", path, route, {"rating": 5}, path_params=params)
+    status, image = functions.api("PATCH", path, route, {"rating": 5}, path_params=params)
     assert status == 200
     assert (image["title"], image["rating"], image["status"]) == ("Before", 5, "ready")
-
-
-# --------------------------------------------------------------------------- a backlog is not a failure
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    def move(seconds: float) -> None:
-        moment = utc_now() + timedelta(seconds=seconds)
-        monkeypatch.setattr(imgdrop.sweep, "utc_now", lambda: moment)
-
-    return move
-
-
-def test_the_sweep_leaves_an_upload_whose_event_is_merely_queued(aws, functions, clock):
-    data = china_jpeg()
-    image_id, key = upload(functions, data)  # arrived; its event waits in Lambda's queue
-    window = get_settings().upload_expiry_seconds
-    sweep_event = sample("sweep_schedule.json")
-
-    # Twenty minutes past the upload window, well inside the event's maximum age (an hour)
-    clock(window + 20 * 60)
-    for _ in range(2):
-        report = functions.invoke("SweepFunction", sweep_event)
-        assert report["failed"] == [] and report["redriven"] == [], report
-    assert functions.image(image_id)[1]["status"] == "pending"
-
-    # When the event is finally delivered, the image settles ready
-    functions.process_and_finalize(key, len(data))
-    assert functions.image(image_id)[1]["status"] == "ready"

@@ -183,3 +183,19 @@ def test_settled_images_are_never_touched_by_the_sweep(functions, aws, clock):
     clock(30 * 24 * 3600)
     assert sweep(functions) == {"expired": [], "failed": [], "recovered": [], "redriven": [], "orphans_removed": []}
     assert functions.image(image_id)[1]["updated_at"] == before["updated_at"]
+
+
+def test_the_sweep_leaves_an_upload_whose_event_is_merely_queued(functions, aws, clock):
+    data = china_jpeg()
+    image_id, key = upload(functions, data)  # arrived; its event waits in Lambda's queue
+
+    # Twenty minutes past the upload window, well inside the event's maximum age (an hour)
+    clock(window() + 20 * 60)
+    for _ in range(2):
+        report = sweep(functions)
+        assert report["failed"] == [] and report["redriven"] == [], report
+    assert functions.image(image_id)[1]["status"] == "pending"
+
+    # When the event is finally delivered, the image settles ready
+    functions.process_and_finalize(key, len(data))
+    assert functions.image(image_id)[1]["status"] == "ready"

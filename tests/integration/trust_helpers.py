@@ -1,56 +1,14 @@
-"""Helpers for the trust tests: api calls under any token context, S3 events with their own
-sequencer, and a gate that holds one thread at a chosen step so a race happens on purpose."""
+"""Helpers for the trust tests: S3 events with their own sequencer, and a gate that holds one
+thread at a chosen step so a race happens on purpose."""
 
 from __future__ import annotations
 
-import base64
 import copy
-import json
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from lambdas import Functions, sample
-
-FULL_SCOPE = "images:read images:write tags:write"
-
-
-def call(
-    functions: Functions,
-    method: str,
-    path: str,
-    route: str,
-    body: Any = None,
-    *,
-    path_params: dict[str, str] | None = None,
-    query: dict[str, str] | None = None,
-    tenant: str = "acme",
-    scope: str = FULL_SCOPE,
-    albums: dict[str, list[str]] | None = None,
-    raw_body: bytes | None = None,
-    content_type: str = "application/json",
-) -> tuple[int, Any]:
-    """The api function behind the authorizer, for a caller with these scopes and album rights."""
-    event = sample("api_health.json")
-    event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {route}"
-    event["rawPath"] = event["requestContext"]["http"]["path"] = path
-    event["requestContext"]["http"]["method"] = method
-    event["requestContext"]["authorizer"]["lambda"].update(
-        {"tenant": tenant, "scope": scope, "albums": "" if albums is None else json.dumps(albums)}
-    )
-    event["headers"]["content-type"] = content_type
-    if path_params:
-        event["pathParameters"] = path_params
-    if raw_body is not None:
-        event["body"] = base64.b64encode(raw_body).decode()
-        event["isBase64Encoded"] = True
-    elif body is not None:
-        event["body"] = json.dumps(body)
-    if query:
-        event["queryStringParameters"] = query
-        event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in query.items())
-    response = functions.invoke("ApiFunction", event)
-    return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+from lambdas import sample
 
 
 def image_path(image_id: str) -> tuple[str, str, dict[str, str]]:

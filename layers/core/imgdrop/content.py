@@ -18,23 +18,39 @@ if TYPE_CHECKING:
     from imgdrop.auth import Principal
 
 CLAIM = SHA_CLAIM
+# The outcome error of an upload whose bytes a readable ready image already holds.
+ALREADY_EXISTS = {"code": "image_already_exists", "title": "This image was uploaded before."}
 
 
-def canonical_image(repo: Repository, tenant: str, sha256: str) -> ImageRecord | None:
-    """The ready image that holds these bytes' claim, if any."""
+def canonical_image(repo: Repository, tenant: str, sha256: str) -> tuple[str | None, ImageRecord | None]:
+    """Who holds these bytes' claim, and that image when it is ready (None for a stale claim)."""
     owner = repo.claim_owner(tenant, CLAIM, sha256)
     if owner is None:
-        return None
+        return None, None
     record = repo.get_image(tenant, owner)
-    return record if record is not None and record.status == "ready" else None
+    return owner, record if record is not None and record.status == "ready" else None
 
 
 def existing_image(repo: Repository, tenant: str, sha256: str, reader: Principal) -> str | None:
     """The id of the canonical image of these bytes, if the reader may know it exists."""
-    record = canonical_image(repo, tenant, sha256)
+    _, record = canonical_image(repo, tenant, sha256)
     if record is None or not reader.can_read_album(record.album_id):
         return None
     return record.id
+
+
+def readable_matches(
+    repo: Repository, tenant: str, matches: list[tuple[str, int]], reader: Principal
+) -> list[tuple[ImageRecord, int]]:
+    """Near-duplicate index matches that are ready images the reader may read, in order."""
+    records = repo.get_images(tenant, [image_id for image_id, _ in matches])
+    return [
+        (records[image_id], distance)
+        for image_id, distance in matches
+        if image_id in records
+        and records[image_id].status == "ready"
+        and reader.can_read_album(records[image_id].album_id)
+    ]
 
 
 def point_claim_at(repo: Repository, tenant: str, sha256: str, image_id: str, now: str) -> None:

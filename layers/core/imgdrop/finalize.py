@@ -9,6 +9,7 @@ repeated or late delivery changes nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -16,7 +17,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from imgdrop import lifecycle
-from imgdrop.content import CLAIM, uploader_of
+from imgdrop.content import ALREADY_EXISTS, canonical_image, uploader_of
 from imgdrop.db import SETTLED, ImageRecord
 from imgdrop.errors import StorageError
 from imgdrop.images import present_image
@@ -95,6 +96,23 @@ def settle_failure(
 
 # A settle that lost to a PATCH of the tags (or to the claim's owner changing) reads and tries again.
 SETTLE_ATTEMPTS = 3
+# One stored version of the lifecycle's settle: (record, tags) -> whether it was written.
+Settle = Callable[[ImageRecord, list[Any]], bool]
+
+
+def _retrying(
+    record: ImageRecord, run_id: str | None, services: Services, settle: Settle
+) -> ImageRecord | None:
+    """Run `settle` with the record's tags resolved; when its condition fails, read the record
+    again and retry while this run may still settle it. Answers the settled record, or None."""
+    for _ in range(SETTLE_ATTEMPTS):
+        if settle(record, resolve_tags(record.tenant, record.tag_ids, services)):
+            return record
+        fresh = services.repo.get_image(record.tenant, record.id)
+        if fresh is None or fresh.status in SETTLED or fresh.run_id != run_id:
+            return None
+        record = fresh
+    raise StorageError("The image kept changing while it was settled; try again.")
 
 
 def _settle_rendered(
@@ -104,28 +122,28 @@ def _settle_rendered(
     them first: then this upload is its duplicate, and its own files go."""
     sha256 = (record.result or {})["sha256"]
     uploader = uploader_of(record)
-    for _ in range(SETTLE_ATTEMPTS):
-        tags = resolve_tags(record.tenant, record.tag_ids, services)
-        owner = services.repo.claim_owner(record.tenant, CLAIM, sha256)
-        canonical = None if owner in (None, record.id) else services.repo.get_image(record.tenant, owner)
-        if canonical is not None and canonical.status == "ready":
+    outcome: dict[str, Any] = {}
+
+    def settle(current: ImageRecord, tags: list[Any]) -> bool:
+        owner, canonical = canonical_image(services.repo, current.tenant, sha256)
+        if canonical is not None and canonical.id != current.id:
             if uploader.can_read_album(canonical.album_id):
-                error = {"code": "image_already_exists", "title": "This image was uploaded before."}
-                return _settle_duplicate(record, run_id, canonical.id, error, services, events)
+                outcome["duplicate_of"] = canonical.id
+                return True
             # Its bytes belong to an image the uploader may not know of: this one stands alone.
-            if lifecycle.settle_ready(services.repo, record, run_id, tags):
-                return _settled(record, "ready", services, events)
-        else:
-            stale_owner = None if owner in (None, record.id) else owner
-            failed = lifecycle.settle_ready_claiming(services.repo, record, run_id, tags, sha256, stale_owner)
-            if failed is None:
-                _remove_other_runs(record, services)
-                return _settled(record, "ready", services, events)
-        fresh = _still_held(record, run_id, services)
-        if fresh is None:
-            return None
-        record = fresh
-    raise StorageError("The image kept changing while it was settled; try again.")
+            return lifecycle.settle_ready(services.repo, current, run_id, tags)
+        stale_owner = None if owner in (None, current.id) else owner
+        return (
+            lifecycle.settle_ready_claiming(services.repo, current, run_id, tags, sha256, stale_owner) is None
+        )
+
+    settled = _retrying(record, run_id, services, settle)
+    if settled is None:
+        return None
+    if "duplicate_of" in outcome:
+        return _settle_duplicate(settled, run_id, outcome["duplicate_of"], ALREADY_EXISTS, services, events)
+    _remove_other_runs(settled, services)
+    return _settled(settled, "ready", services, events)
 
 
 def _settle_duplicate(
@@ -136,22 +154,21 @@ def _settle_duplicate(
     services: Services,
     events: EventPublisher,
 ) -> str | None:
-    for _ in range(SETTLE_ATTEMPTS):
-        tags = resolve_tags(record.tenant, record.tag_ids, services)
-        indexed = bool(record.variants)  # rendered first: its hash went into the index
-        if lifecycle.settle_duplicate(services.repo, record, run_id, tags, [error], duplicate_of):
-            # The canonical image holds these bytes: this upload keeps no files of its own.
-            services.objects.delete([record.upload_key])
-            services.objects.delete_prefix(variant_prefix(record.tenant, record.id))
-            phash = (record.result or {}).get("phash")
-            if phash and indexed:
-                services.index.remove(record.tenant, record.id, phash)
-            return _settled(record, "duplicate", services, events)
-        fresh = _still_held(record, run_id, services)
-        if fresh is None:
-            return None
-        record = fresh
-    raise StorageError("The image kept changing while it was settled; try again.")
+    indexed = bool(record.variants)  # rendered first: its hash went into the index
+
+    def settle(current: ImageRecord, tags: list[Any]) -> bool:
+        return lifecycle.settle_duplicate(services.repo, current, run_id, tags, [error], duplicate_of)
+
+    settled = _retrying(record, run_id, services, settle)
+    if settled is None:
+        return None
+    # The canonical image holds these bytes: this upload keeps no files of its own.
+    services.objects.delete([settled.upload_key])
+    services.objects.delete_prefix(variant_prefix(settled.tenant, settled.id))
+    phash = (settled.result or {}).get("phash")
+    if phash and indexed:
+        services.index.remove(settled.tenant, settled.id, phash)
+    return _settled(settled, "duplicate", services, events)
 
 
 def _settle_failed(
@@ -161,25 +178,15 @@ def _settle_failed(
     services: Services,
     events: EventPublisher,
 ) -> str | None:
-    for _ in range(SETTLE_ATTEMPTS):
-        tags = resolve_tags(record.tenant, record.tag_ids, services)
-        if lifecycle.settle_failed(services.repo, record, run_id, tags, errors):
-            # Settled: no run can store files any more, so whatever any run left can go.
-            services.objects.delete_prefix(variant_prefix(record.tenant, record.id))
-            return _settled(record, "failed", services, events)
-        fresh = _still_held(record, run_id, services)
-        if fresh is None:
-            return None
-        record = fresh
-    raise StorageError("The image kept changing while it was settled; try again.")
+    def settle(current: ImageRecord, tags: list[Any]) -> bool:
+        return lifecycle.settle_failed(services.repo, current, run_id, tags, errors)
 
-
-def _still_held(record: ImageRecord, run_id: str | None, services: Services) -> ImageRecord | None:
-    """The record read again after a settle lost its condition, while this run may still settle it."""
-    fresh = services.repo.get_image(record.tenant, record.id)
-    if fresh is None or fresh.status in SETTLED or fresh.run_id != run_id:
+    settled = _retrying(record, run_id, services, settle)
+    if settled is None:
         return None
-    return fresh
+    # Settled: no run can store files any more, so whatever any run left can go.
+    services.objects.delete_prefix(variant_prefix(settled.tenant, settled.id))
+    return _settled(settled, "failed", services, events)
 
 
 def _remove_other_runs(record: ImageRecord, services: Services) -> None:
@@ -196,6 +203,7 @@ def _remove_other_runs(record: ImageRecord, services: Services) -> None:
 
 def _settled(record: ImageRecord, status: str, services: Services, events: EventPublisher) -> str:
     metrics.add_metric(name=f"Images{status.capitalize()}", unit="Count", value=1)
-    settled = services.repo.get_image(record.tenant, record.id) or record
-    events.publish(DETAIL_TYPES[status], present_image(settled, services))
+    if record.status != status:  # a transaction does not refresh the record it wrote
+        record = services.repo.get_image(record.tenant, record.id) or record
+    events.publish(DETAIL_TYPES[status], present_image(record, services))
     return status

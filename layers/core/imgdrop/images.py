@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from imgdrop.auth import Principal
-from imgdrop.content import CLAIM, existing_image
+from imgdrop.content import CLAIM, existing_image, readable_matches
 from imgdrop.db import (
     SETTLED,
     ImageRecord,
@@ -65,6 +65,7 @@ def present_image(
         original = {k: v for k, v in record.original.items() if k != "key"}
         original["url"] = services.objects.presigned_get(record.original["key"], expires_in=expires)
     errors = record.errors or []
+    hidden = _hidden_from(record, services, reader)
     body: dict[str, Any] = {
         "id": record.id,
         "status": record.status,
@@ -100,10 +101,8 @@ def present_image(
             "blurhash": result.get("blurhash"),
             "animated": result.get("animated"),
             "frames": result.get("frames"),
-            "duplicate_of": _readable_ids(record, [record.duplicate_of], services, reader)[0]
-            if record.duplicate_of
-            else None,
-            "similar": _readable_similar(record, services, reader),
+            "duplicate_of": record.duplicate_of if record.duplicate_of not in hidden else None,
+            "similar": [entry for entry in record.similar or [] if entry["id"] not in hidden],
             "errors": errors,
             "processed": record.status in SETTLED,
             "processing_error": errors[0]["code"] if errors and record.status == "failed" else None,
@@ -116,22 +115,14 @@ def present_image(
     return body
 
 
-def _readable_ids(
-    record: ImageRecord, ids: list[str], services: Services, reader: Principal | None
-) -> list[str | None]:
-    """Each id, or None where the reader may not read that image."""
-    if reader is None or reader.albums is None or "admin" in reader.scopes:
-        return list(ids)
-    others = services.repo.get_images(record.tenant, [i for i in ids if i])
-    return [i if i in others and reader.can_read_album(others[i].album_id) else None for i in ids]
-
-
-def _readable_similar(
-    record: ImageRecord, services: Services, reader: Principal | None
-) -> list[dict[str, Any]]:
-    similar = record.similar or []
-    readable = _readable_ids(record, [s["id"] for s in similar], services, reader)
-    return [entry for entry, visible in zip(similar, readable, strict=True) if visible]
+def _hidden_from(record: ImageRecord, services: Services, reader: Principal | None) -> set[str]:
+    """The images this one names (duplicate_of, similar) that the reader may not read: one
+    BatchGet, and only for a token limited to some albums."""
+    named = [i for i in [record.duplicate_of, *(s["id"] for s in record.similar or [])] if i]
+    if not named or reader is None or reader.albums is None or "admin" in reader.scopes:
+        return set()
+    others = services.repo.get_images(record.tenant, named)
+    return {i for i in named if i not in others or not reader.can_read_album(others[i].album_id)}
 
 
 def image_link(services: Services, image_id: str) -> str:
@@ -560,14 +551,8 @@ def similar_images(
         for other, distance in services.index.find(principal.tenant, phash, threshold)
         if other != record.id
     ]
-    others = services.repo.get_images(principal.tenant, [other for other, _ in matches])
     items = []
-    for other_id, distance in matches:
-        other = others.get(other_id)
-        if other is None or other.status != "ready" or not principal.can_read_album(other.album_id):
-            continue
+    for other, distance in readable_matches(services.repo, principal.tenant, matches, principal)[:limit]:
         image = present_image(other, services, principal)
-        items.append({"id": other_id, "distance": distance, "image": image})
-        if len(items) >= limit:
-            break
+        items.append({"id": other.id, "distance": distance, "image": image})
     return {"items": items}

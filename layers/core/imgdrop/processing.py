@@ -10,16 +10,19 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imgdrop import lifecycle
-from imgdrop.content import existing_image, point_claim_at, uploader_of
+from imgdrop.content import ALREADY_EXISTS, existing_image, point_claim_at, readable_matches, uploader_of
 from imgdrop.db import SETTLED, ImageRecord
 from imgdrop.errors import ImageRejected
 from imgdrop.ids import now_iso, utc_now
 from imgdrop.observability import logger
 from imgdrop.services import Services
 from imgdrop.storage import parse_upload_key, run_prefix
+
+if TYPE_CHECKING:  # auth brings PyJWT: the process function needs only the type
+    from imgdrop.auth import Principal
 
 IMMUTABLE = "private, max-age=31536000, immutable"
 ORIGINAL_EXTENSIONS = {"jpeg": "jpg", "tiff": "tif"}
@@ -108,7 +111,9 @@ def _render_and_store(record: ImageRecord, run_id: str, services: Services) -> O
 
     policy = policy_for(record.profile)
     near = (
-        [] if policy.mode == "off" else _readable_near_duplicates(record, rendition.phash, policy, services)
+        []
+        if policy.mode == "off"
+        else _readable_near_duplicates(record, rendition.phash, policy, uploader, services)
     )
     verdict = policy.decide(near)
     if verdict.duplicate_of:
@@ -159,7 +164,7 @@ def _render_and_store(record: ImageRecord, run_id: str, services: Services) -> O
 
 
 def _readable_near_duplicates(
-    record: ImageRecord, phash: str, policy: Any, services: Services
+    record: ImageRecord, phash: str, policy: Any, uploader: Principal, services: Services
 ) -> list[tuple[str, int]]:
     """Index matches that are ready images the uploader may read, nearest first."""
     matches = [
@@ -169,14 +174,9 @@ def _readable_near_duplicates(
     ]
     if not matches:
         return []
-    uploader = uploader_of(record)
-    records = services.repo.get_images(record.tenant, [other for other, _ in matches])
     return [
-        (other, distance)
-        for other, distance in matches
-        if other in records
-        and records[other].status == "ready"
-        and uploader.can_read_album(records[other].album_id)
+        (other.id, distance)
+        for other, distance in readable_matches(services.repo, record.tenant, matches, uploader)
     ]
 
 
@@ -192,7 +192,7 @@ def _duplicate(
         record.tenant,
         record.id,
         duplicate_of=canonical,
-        error={"code": "image_already_exists", "title": "This image was uploaded before."},
+        error=ALREADY_EXISTS,
         run_id=run_id,
     )
 
