@@ -213,22 +213,29 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
             pass
         log.info("stopping")
     finally:
-        _stop_within(stoppers, STOP_DEADLINE_S)
+        _STOPPING[0] = "the stoppers"
+        for stopper in stoppers:
+            _STOPPING[0] = getattr(stopper, "__qualname__", repr(stopper))
+            try:
+                stopper()
+            except Exception:  # noqa: BLE001 - keep stopping the rest
+                log.exception("while stopping")
+        _STOPPING[0] = "the interpreter's exit"
     return 0
 
 
 # Ctrl-C or SIGTERM stops the stack within this many seconds, whatever is still at work.
 STOP_DEADLINE_S = 7.0
+_STOPPING = ["the run loop"]  # what the stop is at, for the watchdog's message
 
 
-def _stop_within(stoppers: list[Any], deadline_s: float) -> None:
-    """Run the stoppers in order; past the deadline (a poller stuck on a slow moto call, a
-    request still rendering), stop the process as Lambda stops an environment, saying which
-    stopper was still at work."""
-    current = ["starting"]
+def _arm_stop_watchdog(deadline_s: float) -> None:
+    """Past the deadline after the signal (a poller stuck on a slow moto call, a request or an
+    invocation still at work, a thread the interpreter's exit joins), end the process as Lambda
+    ends an environment, saying where the stop was."""
 
     def overdue() -> None:
-        log.warning("still stopping after %.0f s (at %s): exiting now", deadline_s, current[0])
+        log.warning("still stopping after %.0f s (at %s): exiting now", deadline_s, _STOPPING[0])
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         os._exit(0)
@@ -236,13 +243,6 @@ def _stop_within(stoppers: list[Any], deadline_s: float) -> None:
     watchdog = threading.Timer(deadline_s, overdue)
     watchdog.daemon = True
     watchdog.start()
-    for stopper in stoppers:
-        current[0] = getattr(stopper, "__qualname__", repr(stopper))
-        try:
-            stopper()
-        except Exception:  # noqa: BLE001 - keep stopping the rest
-            log.exception("while stopping")
-    watchdog.cancel()
 
 
 def main() -> int:
@@ -251,6 +251,8 @@ def main() -> int:
 
     def on_signal(signum: int, _frame: Any) -> None:
         log.info("%s received", signal.Signals(signum).name)
+        if not stop.is_set():
+            _arm_stop_watchdog(STOP_DEADLINE_S)
         stop.set()
 
     signal.signal(signal.SIGINT, on_signal)
