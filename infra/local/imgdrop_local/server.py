@@ -7,6 +7,7 @@ logs, including the functions' own, go to stderr.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -224,25 +225,27 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
     return 0
 
 
-# Ctrl-C or SIGTERM stops the stack within this many seconds, whatever is still at work.
-STOP_DEADLINE_S = 7.0
+# Ctrl-C or SIGTERM stops the stack within this many seconds (8 at worst), whatever is still at work.
+STOP_DEADLINE_S = 6.0
 _STOPPING = ["the run loop"]  # what the stop is at, for the watchdog's message
 
 
 def _arm_stop_watchdog(deadline_s: float) -> None:
     """Past the deadline after the signal (a poller stuck on a slow moto call, a request or an
     invocation still at work, a thread the interpreter's exit joins), end the process as Lambda
-    ends an environment, saying where the stop was."""
+    ends an environment, saying where the stop was. The message goes straight to fd 2, not
+    through logging, whose locks a stuck thread may hold; and should even this thread never run
+    (the GIL held), faulthandler's own C thread dumps every thread's stack and exits (code 1)."""
 
     def overdue() -> None:
-        log.warning("still stopping after %.0f s (at %s): exiting now", deadline_s, _STOPPING[0])
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
+        os.write(2, f"imgdrop_local: still stopping after {deadline_s:.0f} s (at {_STOPPING[0]}): "
+                    "exiting now\n".encode())
         os._exit(0)
 
     watchdog = threading.Timer(deadline_s, overdue)
     watchdog.daemon = True
     watchdog.start()
+    faulthandler.dump_traceback_later(deadline_s + 2, exit=True)
 
 
 def main() -> int:
