@@ -16,6 +16,7 @@ import sys
 import time
 
 import numpy as np
+
 from imgdrop.dedupe import (
     DEFAULT_LAYOUT,
     InMemoryHashIndexStore,

@@ -9,12 +9,13 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
-from imgdrop import albums, images, tags
+from imgdrop.catalogue import albums, images, listing, presenting, tags
 from imgdrop.errors import ImgdropError, ValidationFailed
-from imgdrop.multipart import item_fields_for, parse_form
 from imgdrop.observability import logger, metrics, tracer
 from imgdrop.rest import ERROR_SCHEMA, build_resolver, current_principal, error_response, json_response
 from imgdrop.services import build_services
+from imgdrop.uploads import direct, presign
+from imgdrop.uploads.form import item_fields_for, parse_form
 
 services = build_services()
 app = build_resolver()
@@ -63,7 +64,7 @@ def openapi_document() -> Any:
 )
 @tracer.capture_method
 def create_uploads(body: Annotated[UploadsRequest, Body()]) -> Any:
-    outcomes = images.create_uploads(current_principal(app), body.items, services)
+    outcomes = presign.create_uploads(current_principal(app), body.items, services)
     metrics.add_metric(name="UploadsRequested", unit="Count", value=len(body.items))
     return json_response({"items": outcomes})
 
@@ -93,14 +94,14 @@ def create_images() -> Any:
         if not form.files:
             raise ValidationFailed([ImgdropError("file_blank", "File is required.", 400, "/file")])
         files = [
-            images.DirectFile(
+            direct.DirectFile(
                 {"filename": part.filename, "content_type": part.content_type, **item_fields_for(form, part)},
                 part.data,
                 f"/{part.name}",
             )
             for part in form.files
         ]
-        created = images.create_direct_uploads(principal, files, services)
+        created = direct.create_direct_uploads(principal, files, services)
         if any("id" in item for item in created):
             return json_response({"items": created}, 201)
         # No file accepted: a 400 with every item's errors, and the items beside them.
@@ -113,9 +114,9 @@ def create_images() -> Any:
     if not isinstance(document, dict):
         raise ValidationFailed([ImgdropError("body_invalid", "The body must be a JSON object.", 400, "")])
     fields = dict(document)
-    content, data = images.decode_data_uri(fields.pop("file", None), "/file")
+    content, data = direct.decode_data_uri(fields.pop("file", None), "/file")
     fields.setdefault("content_type", content)
-    image = images.create_direct_upload(principal, fields, data, services)
+    image = direct.create_direct_upload(principal, fields, data, services)
     created = image["status"] != "duplicate"
     return json_response(image, 201 if created else 200, headers={"Location": image["links"]["self"]})
 
@@ -129,7 +130,7 @@ def list_images(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> Any:
     principal = current_principal(app)
-    page = images.list_images(
+    page = listing.list_images(
         principal, services, album_id=album_id, tag=tag, status=status, cursor=cursor, limit=limit
     )
     return json_response(page)
@@ -139,7 +140,7 @@ def list_images(
 def get_image(image_id: str) -> Any:
     principal = current_principal(app)
     record = images.get_image(principal, image_id, services)
-    return json_response(images.present_image(record, services, principal))
+    return json_response(presenting.present_image(record, services, principal))
 
 
 @app.patch(
@@ -149,7 +150,7 @@ def get_image(image_id: str) -> Any:
 def patch_image(image_id: str, body: Annotated[dict[str, Any], Body()]) -> Any:
     principal = current_principal(app)
     record = images.patch_image(principal, image_id, body, services)
-    return json_response(images.present_image(record, services, principal))
+    return json_response(presenting.present_image(record, services, principal))
 
 
 @app.delete("/v1/images/<image_id>", responses={204: {"description": "Deleted."}, 404: ERRORS, **AUTH_ERRORS})

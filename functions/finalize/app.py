@@ -7,9 +7,9 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imgdrop.finalize import EventPublisher, settle_failure, settle_outcome
+from imgdrop.lifecycle.finalize import EventPublisher, settle_failure, settle_outcome
+from imgdrop.lifecycle.processing import run_id_for
 from imgdrop.observability import logger, metrics, tracer
-from imgdrop.processing import run_id_for
 from imgdrop.services import build_services
 
 services = build_services()

@@ -10,10 +10,10 @@ from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idemp
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imgdrop.idempotency import SpreadDynamoDBPersistenceLayer
+from imgdrop.lifecycle.processing import Outcome, process_upload, run_id_for
 from imgdrop.observability import logger, metrics, tracer
-from imgdrop.processing import Outcome, process_upload, run_id_for
 from imgdrop.services import build_services
+from imgdrop.store.idempotency import SpreadDynamoDBPersistenceLayer
 
 services = build_services()
 persistence = SpreadDynamoDBPersistenceLayer(services.settings.table_name)

@@ -7,10 +7,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imgdrop.finalize import EventPublisher
+from imgdrop.lifecycle.finalize import EventPublisher
+from imgdrop.lifecycle.sweep import sweep
 from imgdrop.observability import logger, metrics
 from imgdrop.services import build_services
-from imgdrop.sweep import sweep
 
 services = build_services()
 events = EventPublisher(services.settings.event_bus_name)

@@ -7,9 +7,9 @@ import base64
 import hashlib
 
 import pytest
+from trust_helpers import image_path
 
 from lambdas import Functions, china_jpeg, upload
-from trust_helpers import image_path
 
 
 @pytest.fixture

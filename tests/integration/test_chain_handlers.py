@@ -11,8 +11,9 @@ import json
 from urllib.parse import urlparse
 
 import pytest
-from lambdas import Functions, china_jpeg, sample, upload
 from PIL import Image
+
+from lambdas import Functions, china_jpeg, sample, upload
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imgdrop.db import Repository, bind
+from imgdrop.store.db import Repository, bind
 
 
 def test_a_claim_is_won_only_by_the_call_that_wrote_it(aws, monkeypatch):

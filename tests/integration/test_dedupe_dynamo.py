@@ -8,9 +8,10 @@ import random
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
+
 from imgdrop.dedupe import DynamoHashIndexStore, NearDuplicateIndex, format_hash, hamming, write_keys
 from imgdrop.errors import StorageError
-from moto import mock_aws
 
 REGION = "us-east-1"
 

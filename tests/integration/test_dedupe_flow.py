@@ -7,8 +7,9 @@ import io
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from lambdas import Functions, china_jpeg, sample_photo, upload
 from PIL import Image, ImageEnhance
+
+from lambdas import Functions, china_jpeg, sample_photo, upload
 
 
 @pytest.fixture

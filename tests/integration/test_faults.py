@@ -21,10 +21,10 @@ import botocore.retries.bucket
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from imgdrop.db import ImageRecord, Repository
 from imgdrop.errors import StorageError
 from imgdrop.ids import utc_now
-from imgdrop.storage import ObjectStore
+from imgdrop.store.db import ImageRecord, Repository
+from imgdrop.store.storage import ObjectStore
 from imgdrop_local.lambda_runtime import LambdaRuntime
 
 from lambdas import Functions, china_jpeg, sample, upload
@@ -210,7 +210,7 @@ def test_a_finalize_crash_past_its_retries_is_settled_by_the_sweep(functions, aw
     assert functions.image(image_id)[1]["status"] == "processing"
     outage.stop()
 
-    import imgdrop.sweep
+    import imgdrop.lifecycle.sweep
 
     sweep_event = sample("sweep_schedule.json")
     assert functions.invoke("SweepFunction", sweep_event)["failed"] == []  # within the window: left alone
@@ -218,8 +218,8 @@ def test_a_finalize_crash_past_its_retries_is_settled_by_the_sweep(functions, aw
     from imgdrop.settings import get_settings
 
     # Past the time its event and retries could take (a backlog is not a failure), it is stuck.
-    later = utc_now() + imgdrop.sweep.patience(get_settings())
-    monkeypatch.setattr(imgdrop.sweep, "utc_now", lambda: later + timedelta(minutes=1))
+    later = utc_now() + imgdrop.lifecycle.sweep.patience(get_settings())
+    monkeypatch.setattr(imgdrop.lifecycle.sweep, "utc_now", lambda: later + timedelta(minutes=1))
     report = functions.invoke("SweepFunction", sweep_event)
 
     image = assert_settled_cleanly(functions, aws, image_id)

@@ -107,7 +107,7 @@ def test_each_function_calls_aws_as_its_own_role_and_the_harness_as_admin(aws):
 def test_pynamodb_pool_tasks_and_threads_act_as_the_function(aws):
     from concurrent.futures import ThreadPoolExecutor
 
-    from imgdrop.db import ImageRecord, bind
+    from imgdrop.store.db import ImageRecord, bind
 
     bind(aws.table_name)
     with aws.acting_as("AuthorizerFunction"):  # no DynamoDB rights at all

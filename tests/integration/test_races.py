@@ -11,12 +11,12 @@ import copy
 import hashlib
 
 import pytest
+from trust_helpers import Gate, Run, image_path, s3_event
 
-from imgdrop.db import ClaimRecord, ImageRecord, Repository, tenant_pk
-from imgdrop.storage import ObjectStore
+from imgdrop.store.db import ClaimRecord, ImageRecord, Repository, tenant_pk
+from imgdrop.store.storage import ObjectStore
 
 from lambdas import Functions, china_jpeg, sample, sample_photo, upload
-from trust_helpers import Gate, Run, image_path, s3_event
 
 
 class InjectedCrash(RuntimeError):

@@ -1,6 +1,6 @@
 """The scheduled sweep through functions/sweep/app.py and events/sweep_schedule.json.
 
-Time moves with a monkeypatched clock in imgdrop.sweep; moto applies no DynamoDB TTL, so
+Time moves with a monkeypatched clock in imgdrop.lifecycle.sweep; moto applies no DynamoDB TTL, so
 everything shown here happens without it — as the sweep must not count on TTL timing.
 """
 
@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-import imgdrop.sweep
+import imgdrop.lifecycle.sweep
 from imgdrop.ids import new_id, utc_now
 from imgdrop.settings import get_settings
 
@@ -28,7 +28,7 @@ def clock(monkeypatch):
 
     def move(seconds: float) -> None:
         moment = utc_now() + timedelta(seconds=seconds)
-        monkeypatch.setattr(imgdrop.sweep, "utc_now", lambda: moment)
+        monkeypatch.setattr(imgdrop.lifecycle.sweep, "utc_now", lambda: moment)
 
     return move
 
@@ -41,12 +41,12 @@ def window() -> int:
     return get_settings().upload_expiry_seconds
 
 
-GRACE = imgdrop.sweep.PROCESSING_GRACE.total_seconds()
+GRACE = imgdrop.lifecycle.sweep.PROCESSING_GRACE.total_seconds()
 
 
 def patience() -> float:
     """How long an image that arrived may wait for its outcome (its event may be queued)."""
-    return imgdrop.sweep.patience(get_settings()).total_seconds()
+    return imgdrop.lifecycle.sweep.patience(get_settings()).total_seconds()
 
 
 def presign(functions) -> str:
@@ -163,7 +163,7 @@ def test_a_stuck_processing_image_with_partial_variants_is_failed_and_cleaned(fu
     """A process run died mid-variants and its retries and OnFailure record were lost too."""
     data = china_jpeg()
     image_id, key = upload(functions, data)
-    from imgdrop.db import ImageRecord, Repository
+    from imgdrop.store.db import ImageRecord, Repository
 
     record = Repository().get_image("acme", image_id)
     Repository().update_image(record, [ImageRecord.status.set("processing")])

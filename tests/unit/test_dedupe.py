@@ -9,6 +9,7 @@ import random
 import imagehash
 import numpy as np
 import pytest
+
 from imgdrop.dedupe import (
     DEFAULT_LAYOUT,
     DEFAULT_THRESHOLD,

@@ -8,6 +8,7 @@ import json
 from urllib.parse import quote_plus
 
 import pytest
+
 from imgdrop_local.dispatcher import Dispatcher, lambda_record
 from imgdrop_local.http_api import MAX_PAYLOAD_BYTES, HttpApi
 from imgdrop_local.lambda_runtime import FunctionError, LambdaRuntime, apply_environment, load_handler

@@ -205,7 +205,7 @@ def test_the_templates_own_statements_resolve_per_prefix(stack):
     assert allows(stack, "SweepFunction", "s3:GetObject", f"{BUCKET_ARN}/uploads/*")
     assert not allows(stack, "SweepFunction", "s3:GetObject", f"{BUCKET_ARN}/images/x")
     assert allows(stack, "FinalizeFunction", "s3:DeleteObject", f"{BUCKET_ARN}/images/*")
-    # a duplicate keeps no upload of its own: finalize removes it (imgdrop.finalize._settle_duplicate)
+    # a duplicate keeps no upload of its own: finalize removes it (imgdrop.lifecycle.finalize._settle_duplicate)
     assert allows(stack, "FinalizeFunction", "s3:DeleteObject", f"{BUCKET_ARN}/uploads/*")
     assert not allows(stack, "FinalizeFunction", "s3:PutObject", f"{BUCKET_ARN}/images/x")
     assert allows(stack, "ApiFunction", "s3:ListBucket", BUCKET_ARN)

@@ -4,7 +4,7 @@ import base64
 import json
 from datetime import UTC, datetime
 
-from imgdrop.storage import ObjectStore, upload_key
+from imgdrop.store.storage import ObjectStore, upload_key
 
 
 def decode_policy(fields):

@@ -47,7 +47,7 @@ def s3_client(*, signature_version: str = "s3v4", access_key: str = AKID, secret
 
 def presigned_post(*, key: str = KEY, content_type: str = "image/png", max_bytes: int = MAX_BYTES,
                    expires_in: int = 900, **client: str) -> dict[str, Any]:
-    """As imgdrop.storage.ObjectStore.presigned_post signs it."""
+    """As imgdrop.store.storage.ObjectStore.presigned_post signs it."""
     return s3_client(**client).generate_presigned_post(
         Bucket=BUCKET,
         Key=key,

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 
-from imgdrop.storage import ObjectStore, upload_key
+from imgdrop.store.storage import ObjectStore, upload_key
 
 BUCKET = "imgdrop-dev-123456789012-us-east-1"
 KEY = upload_key("acme", "01jabcdefghjkmnpqrstvwxyz0")

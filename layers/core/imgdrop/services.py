@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from imgdrop.db import Repository, bind
 from imgdrop.settings import Settings, get_settings
-from imgdrop.storage import ObjectStore
+from imgdrop.store.db import Repository, bind
+from imgdrop.store.storage import ObjectStore
 
 
 @dataclass

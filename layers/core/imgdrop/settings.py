@@ -27,7 +27,14 @@ class Settings(BaseModel):
     # Mappings: Processing): a run's lease and the sweep's patience derive from them.
     process_timeout_seconds: int = Field(default=120, alias="PROCESS_TIMEOUT_SECONDS", ge=1)
     process_event_max_age_seconds: int = Field(default=3600, alias="PROCESS_EVENT_MAX_AGE_SECONDS", ge=60)
+    # Delivery (the CDN): its base URL, the key pair that signs private URLs (the public key's
+    # id and the Secrets Manager secret holding the private key PEM), the distribution to
+    # invalidate, and the window within which a signed URL stays the same (valid 1-2 windows).
     cdn_base_url: str = Field(default="", alias="CDN_BASE_URL")
+    cdn_key_pair_id: str = Field(default="", alias="CDN_KEY_PAIR_ID")
+    cdn_private_key_secret_arn: str = Field(default="", alias="CDN_PRIVATE_KEY_SECRET_ARN")
+    cdn_distribution_id: str = Field(default="", alias="CDN_DISTRIBUTION_ID")
+    signed_url_window_seconds: int = Field(default=3600, alias="SIGNED_URL_WINDOW_SECONDS", ge=3600, le=86400)
     # AWS endpoint of an emulator (moto) for local runs; empty in AWS.
     aws_endpoint_url: str = Field(default="", alias="AWS_ENDPOINT_URL")
     # Endpoint used in URLs handed to clients (presigned POST/GET); defaults to aws_endpoint_url.

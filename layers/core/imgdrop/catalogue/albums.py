@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from imgdrop.auth import Principal
-from imgdrop.db import AlbumRecord, tenant_pk
 from imgdrop.errors import ImgdropError, NotFound, ValidationFailed
 from imgdrop.ids import new_id, now_iso
+from imgdrop.store.db import AlbumRecord, tenant_pk
 
 if TYPE_CHECKING:
     from imgdrop.services import Services

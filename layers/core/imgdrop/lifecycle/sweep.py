@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from imgdrop import lifecycle
-from imgdrop.db import SETTLED, ImageRecord
-from imgdrop.finalize import EventPublisher, settle_failure
 from imgdrop.ids import iso, utc_now
+from imgdrop.lifecycle import transitions
+from imgdrop.lifecycle.finalize import EventPublisher, settle_failure
 from imgdrop.services import Services
 from imgdrop.settings import Settings
-from imgdrop.storage import parse_upload_key
+from imgdrop.store.db import SETTLED, ImageRecord
+from imgdrop.store.storage import parse_upload_key
 
 # Settled-as-expired records are removed by DynamoDB TTL a week later.
 EXPIRED_RETENTION = timedelta(days=7)
@@ -55,7 +55,7 @@ def sweep(services: Services, events: EventPublisher) -> SweepReport:
             continue
         head = services.objects.head(record.upload_key)
         if record.status == "pending" and head is None:
-            if lifecycle.expire(services.repo, record, now, EXPIRED_RETENTION):
+            if transitions.expire(services.repo, record, now, EXPIRED_RETENTION):
                 report.expired.append(record.id)
             continue
         if _last_activity(record, head) >= stale_before:
@@ -65,7 +65,7 @@ def sweep(services: Services, events: EventPublisher) -> SweepReport:
         if record.status == "pending" and not record.redrives:
             # Arrived, never processed: its S3 event was lost. Copying the object onto itself
             # raises a new ObjectCreated event, once.
-            if lifecycle.mark_redriven(services.repo, record, now):
+            if transitions.mark_redriven(services.repo, record, now):
                 services.objects.touch(record.upload_key)
                 report.redriven.append(record.id)
             continue

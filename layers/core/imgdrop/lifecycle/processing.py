@@ -12,14 +12,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from imgdrop import lifecycle
-from imgdrop.content import ALREADY_EXISTS, existing_image, point_claim_at, readable_matches, uploader_of
-from imgdrop.db import SETTLED, ImageRecord
+from imgdrop.dedupe.exact import ALREADY_EXISTS, existing_image, point_claim_at, readable_matches, uploader_of
 from imgdrop.errors import ImageRejected
 from imgdrop.ids import now_iso, utc_now
+from imgdrop.lifecycle import transitions
 from imgdrop.observability import logger
 from imgdrop.services import Services
-from imgdrop.storage import parse_upload_key, run_prefix
+from imgdrop.store.db import SETTLED, ImageRecord
+from imgdrop.store.storage import parse_upload_key, run_prefix
 
 if TYPE_CHECKING:  # auth brings PyJWT: the process function needs only the type
     from imgdrop.auth import Principal
@@ -71,7 +71,7 @@ def process_upload(key: str, services: Services, run_id: str) -> Outcome:
             services.objects.delete([key])
         return Outcome("skipped", tenant, image_id)
     lease = timedelta(seconds=services.settings.process_timeout_seconds) + LEASE_MARGIN
-    if not lifecycle.start_processing(services.repo, record, run_id, utc_now(), lease):
+    if not transitions.start_processing(services.repo, record, run_id, utc_now(), lease):
         # Another delivery holds the image (its bytes win), or it settled meanwhile.
         logger.info("Another run holds the image", extra={"image_id": image_id, "run_id": run_id})
         return Outcome("skipped", tenant, image_id, run_id=run_id)
@@ -138,7 +138,7 @@ def _render_and_store(record: ImageRecord, run_id: str, services: Services) -> O
     original_key = f"{prefix}original.{ORIGINAL_EXTENSIONS.get(rendition.format, rendition.format)}"
     services.objects.write(original_key, data, content_type=rendition.mime, cache_control=IMMUTABLE)
     similar = [{"id": other, "distance": distance} for other, distance in verdict.similar]
-    stored = lifecycle.store_rendition(
+    stored = transitions.store_rendition(
         services.repo,
         record,
         run_id,
@@ -183,7 +183,7 @@ def _readable_near_duplicates(
 def _duplicate(
     record: ImageRecord, run_id: str, rendition: Any, canonical: str, services: Services
 ) -> Outcome:
-    if not lifecycle.store_result(services.repo, record, run_id, _result_of(rendition)):
+    if not transitions.store_result(services.repo, record, run_id, _result_of(rendition)):
         return Outcome("skipped", record.tenant, record.id, run_id=run_id)
     # The canonical image is ready: these bytes are safe to drop.
     services.objects.delete([record.upload_key])

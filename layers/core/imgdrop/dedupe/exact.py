@@ -1,6 +1,6 @@
 """Exact duplicates: the sha256 claim names the one canonical image of some bytes.
 
-A claim is written only in the transaction that makes its image ready (imgdrop.lifecycle), so
+A claim is written only in the transaction that makes its image ready (imgdrop.lifecycle.transitions), so
 it never names an image that is still processing: a repeat is never answered with an image
 that may yet fail. A claim whose image was deleted is stale and is taken over. Dedupe weighs
 only images the uploader may read: a repeat of bytes in an album they cannot read is
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from imgdrop.db import ImageRecord, Repository
-from imgdrop.lifecycle import SHA_CLAIM
+from imgdrop.lifecycle.transitions import SHA_CLAIM
+from imgdrop.store.db import ImageRecord, Repository
 
 if TYPE_CHECKING:
     from imgdrop.auth import Principal

@@ -19,8 +19,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from imgdrop.db import IN_FLIGHT, ClaimRecord, ImageRecord, Repository, tenant_pk
 from imgdrop.ids import iso, now_iso
+from imgdrop.store.db import IN_FLIGHT, ClaimRecord, ImageRecord, Repository, tenant_pk
 
 SHA_CLAIM = "SHA"
 

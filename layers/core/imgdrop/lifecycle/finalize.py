@@ -2,7 +2,7 @@
 
 Reached through the process function's Lambda destinations: OnSuccess carries an outcome,
 OnFailure (retries exhausted) carries only the original S3 event. Settling is a conditional
-write from an unsettled status by the run that holds the image (imgdrop.lifecycle), so a
+write from an unsettled status by the run that holds the image (imgdrop.lifecycle.transitions), so a
 repeated or late delivery changes nothing.
 """
 
@@ -16,15 +16,15 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from imgdrop import lifecycle
-from imgdrop.content import ALREADY_EXISTS, canonical_image, uploader_of
-from imgdrop.db import SETTLED, ImageRecord
+from imgdrop.catalogue.presenting import present_image
+from imgdrop.catalogue.tags import resolve_tags
+from imgdrop.dedupe.exact import ALREADY_EXISTS, canonical_image, uploader_of
 from imgdrop.errors import StorageError
-from imgdrop.images import present_image
+from imgdrop.lifecycle import transitions
 from imgdrop.observability import logger, metrics
 from imgdrop.services import Services
-from imgdrop.storage import parse_upload_key, run_prefix, variant_prefix
-from imgdrop.tags import resolve_tags
+from imgdrop.store.db import SETTLED, ImageRecord
+from imgdrop.store.storage import parse_upload_key, run_prefix, variant_prefix
 
 DETAIL_TYPES = {"ready": "Image Ready", "failed": "Image Failed", "duplicate": "Image Duplicate"}
 
@@ -131,11 +131,10 @@ def _settle_rendered(
                 outcome["duplicate_of"] = canonical.id
                 return True
             # Its bytes belong to an image the uploader may not know of: this one stands alone.
-            return lifecycle.settle_ready(services.repo, current, run_id, tags)
+            return transitions.settle_ready(services.repo, current, run_id, tags)
         stale_owner = None if owner in (None, current.id) else owner
-        return (
-            lifecycle.settle_ready_claiming(services.repo, current, run_id, tags, sha256, stale_owner) is None
-        )
+        refused = transitions.settle_ready_claiming(services.repo, current, run_id, tags, sha256, stale_owner)
+        return refused is None
 
     settled = _retrying(record, run_id, services, settle)
     if settled is None:
@@ -157,7 +156,7 @@ def _settle_duplicate(
     indexed = bool(record.variants)  # rendered first: its hash went into the index
 
     def settle(current: ImageRecord, tags: list[Any]) -> bool:
-        return lifecycle.settle_duplicate(services.repo, current, run_id, tags, [error], duplicate_of)
+        return transitions.settle_duplicate(services.repo, current, run_id, tags, [error], duplicate_of)
 
     settled = _retrying(record, run_id, services, settle)
     if settled is None:
@@ -179,7 +178,7 @@ def _settle_failed(
     events: EventPublisher,
 ) -> str | None:
     def settle(current: ImageRecord, tags: list[Any]) -> bool:
-        return lifecycle.settle_failed(services.repo, current, run_id, tags, errors)
+        return transitions.settle_failed(services.repo, current, run_id, tags, errors)
 
     settled = _retrying(record, run_id, services, settle)
     if settled is None:

@@ -11,7 +11,7 @@ gsi2 (gsi2pk / gsi2sk): PENDING#{shard} / {upload_expires_at}#{tenant}#{id}
                         unsettled uploads (sparse: removed once an image settles)
 
 Every write to an image is conditional on the item existing, so no late writer (a PATCH, a
-processing run) can ever recreate a deleted image. Status changes live in imgdrop.lifecycle.
+processing run) can ever recreate a deleted image. Status changes live in imgdrop.lifecycle.transitions.
 """
 
 from __future__ import annotations

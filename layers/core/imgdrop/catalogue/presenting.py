@@ -1,0 +1,104 @@
+"""The image object as the contract shows it to a reader."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imgdrop.auth import Principal
+from imgdrop.services import Services
+from imgdrop.store.db import (
+    SETTLED,
+    ImageRecord,
+)
+from imgdrop.validation import (
+    DESCRIPTIVE_FIELDS,
+)
+
+# --------------------------------------------------------------------------- presenting
+
+
+def present_image(record: ImageRecord, services: Services, reader: Principal | None = None) -> dict[str, Any]:
+    """The contract's image object; URLs are presigned for the caller at read time. Given the
+    reader, `similar` and `duplicate_of` name only images the reader may read."""
+    settings = services.settings
+    expires = settings.download_expiry_seconds
+    result = record.result or {}
+    fields = record.fields or {}
+    variants = {
+        name: {
+            "url": services.objects.presigned_get(spec["key"], expires_in=expires),
+            "width": spec["width"],
+            "height": spec["height"],
+            "bytes": spec["bytes"],
+            "format": spec["format"],
+        }
+        for name, spec in (record.variants or {}).items()
+    }
+    original = None
+    if record.original:
+        original = {k: v for k, v in record.original.items() if k != "key"}
+        original["url"] = services.objects.presigned_get(record.original["key"], expires_in=expires)
+    errors = record.errors or []
+    hidden = _hidden_from(record, services, reader)
+    body: dict[str, Any] = {
+        "id": record.id,
+        "status": record.status,
+        "filename": record.filename,
+        "content_type": record.content_type,
+        "bytes": record.declared_bytes,
+        "sha256": result.get("sha256"),
+        "format": result.get("format"),
+        "width": result.get("width"),
+        "height": result.get("height"),
+        "profile": record.profile,
+        "purpose": record.purpose,
+        "album_id": record.album_id,
+        "parent_id": record.parent_id,
+        "slug": record.slug,
+    }
+    for name in (*DESCRIPTIVE_FIELDS, "usage_license_name"):
+        body.setdefault(name, fields.get(name))
+    body.update(
+        {
+            "tags": record.tags if record.status in SETTLED else [{"id": t} for t in record.tag_ids],
+            "variants": variants,
+            "original": original,
+            "phash": result.get("phash"),
+            "dhash": result.get("dhash"),
+            "exif": result.get("exif"),
+            "gps": result.get("gps"),
+            "taken_at": result.get("taken_at"),
+            "camera": result.get("camera"),
+            "colors": result.get("colors"),
+            "grayscale": result.get("grayscale"),
+            "has_alpha": result.get("has_alpha"),
+            "blurhash": result.get("blurhash"),
+            "animated": result.get("animated"),
+            "frames": result.get("frames"),
+            "duplicate_of": record.duplicate_of if record.duplicate_of not in hidden else None,
+            "similar": [entry for entry in record.similar or [] if entry["id"] not in hidden],
+            "errors": errors,
+            "processed": record.status in SETTLED,
+            "processing_error": errors[0]["code"] if errors and record.status == "failed" else None,
+            "created_at": record.created_at,
+            "updated_at": record.updated_at,
+            "processed_at": record.processed_at,
+            "links": {"self": image_link(services, record.id)},
+        }
+    )
+    return body
+
+
+def _hidden_from(record: ImageRecord, services: Services, reader: Principal | None) -> set[str]:
+    """The images this one names (duplicate_of, similar) that the reader may not read: one
+    BatchGet, and only for a token limited to some albums."""
+    named = [i for i in [record.duplicate_of, *(s["id"] for s in record.similar or [])] if i]
+    if not named or reader is None or reader.albums is None or "admin" in reader.scopes:
+        return set()
+    others = services.repo.get_images(record.tenant, named)
+    return {i for i in named if i not in others or not reader.can_read_album(others[i].album_id)}
+
+
+def image_link(services: Services, image_id: str) -> str:
+    settings = services.settings
+    return f"{settings.api_base_url.rstrip('/')}{settings.api_base_path}/images/{image_id}"
