@@ -19,10 +19,11 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
-from imgdrop.auth import DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, LOCAL_DEV_SECRET, issue_token
+from imgdrop.auth import DEFAULT_MAX_TOKEN_LIFETIME_SECONDS
 from imgdrop_cli.api import DEFAULT_API, Api, ApiError, make_session
 from imgdrop_cli.files import describe, expand_paths
 from imgdrop_cli.upload import Bars, UploadOptions, is_failure, upload_files
+from imgdrop_local.tokens import LOCAL_DEV_SECRET, issue_token
 
 DEV_TENANT = "dev"
 DEV_SCOPE = "images:read images:write tags:write"

@@ -48,7 +48,7 @@ class LocalStack:
     def token(self, *, tenant: str | None = "e2e", scope: str = "images:read images:write tags:write",
               sub: str = "e2e", albums: dict[str, list[str]] | None = None, ttl: int = 3600,
               **claims: Any) -> str:
-        from imgdrop.auth import issue_token
+        from imgdrop_local.tokens import issue_token
 
         return issue_token(self.secret, tenant=tenant, scope=scope, sub=sub, albums=albums, ttl=ttl,
                            claims=claims or None)

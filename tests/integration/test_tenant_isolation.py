@@ -24,9 +24,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from imgdrop.auth import issue_token
 from imgdrop_local.http_api import HttpApi
 from imgdrop_local.lambda_runtime import LambdaRuntime
+from imgdrop_local.tokens import issue_token
 
 from lambdas import Functions, china_jpeg, sample_photo
 

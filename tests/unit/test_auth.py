@@ -19,10 +19,10 @@ from imgdrop.auth import (
     Principal,
     TokenVerifier,
     bearer_token,
-    issue_token,
 )
 from imgdrop.errors import Forbidden, StorageError, Unauthorized
 from imgdrop.settings import get_settings
+from imgdrop_local.tokens import issue_token
 
 SECRET = "unit-test-secret-of-at-least-32-bytes"
 _DROP = object()

@@ -6,6 +6,8 @@ import itertools
 import math
 import random
 
+import json
+
 import imagehash
 import numpy as np
 import pytest
@@ -262,7 +264,6 @@ def test_policy_defaults_and_profile_overrides():
         {"threshold": "12"},
         {"threshold": True},
         {"mode": "block"},
-        {"dhash_threshold": 65},
         {"max_similar": 0},
         {"treshold": 10},
     ],
@@ -286,13 +287,7 @@ def test_policy_decides_per_mode():
     assert NearDuplicatePolicy(threshold=4, mode="flag", max_similar=1).decide(matches).similar == [("a", 2)]
 
 
-def test_dhash_second_opinion_drops_matches_it_disagrees_with():
-    policy = NearDuplicatePolicy(threshold=12, mode="reject", dhash_threshold=10)
-    verdict = policy.decide([("a", 2), ("b", 8)], dhash_distance={"a": 30, "b": 4})
-    assert verdict == Verdict("duplicate", "b", [("b", 8)])
-
-
-def test_policy_for_reads_the_profiles_document_and_the_environment(monkeypatch):
+def test_policy_for_reads_the_profiles_document_and_the_deployments_overrides():
     document = {
         "near_duplicate": {"threshold": 10, "mode": "reject"},
         "profiles": {
@@ -300,18 +295,16 @@ def test_policy_for_reads_the_profiles_document_and_the_environment(monkeypatch)
             "avatar": {"variants": [], "near_duplicate": {"mode": "off"}},
         },
     }
-    monkeypatch.delenv("IMGDROP_NEAR_DUPLICATE_THRESHOLD", raising=False)
-    monkeypatch.delenv("IMGDROP_NEAR_DUPLICATE_MODE", raising=False)
 
     assert policy_for("default", document) == NearDuplicatePolicy(threshold=10, mode="reject")
     assert policy_for("avatar", document) == NearDuplicatePolicy(threshold=10, mode="off")
-    monkeypatch.setenv("IMGDROP_NEAR_DUPLICATE_MODE", "flag")
-    assert policy_for("default", document).mode == "flag"
-    assert policy_for("avatar", document).mode == "off"
+    assert policy_for("default", document, mode="flag").mode == "flag"
+    assert policy_for("avatar", document, mode="flag").mode == "off"
+    assert policy_for("default", document, threshold=8).threshold == 8
 
 
-def test_policy_for_the_built_in_profiles_is_the_measured_default(monkeypatch):
-    monkeypatch.delenv("IMGDROP_PROFILES_FILE", raising=False)
-    monkeypatch.delenv("IMGDROP_NEAR_DUPLICATE_THRESHOLD", raising=False)
-    monkeypatch.delenv("IMGDROP_NEAR_DUPLICATE_MODE", raising=False)
-    assert policy_for("default").threshold == DEFAULT_THRESHOLD == 12
+def test_policy_for_the_built_in_profiles_is_the_measured_default():
+    from imgdrop.profiles import BUILTIN_PROFILES_FILE
+
+    document = json.loads(BUILTIN_PROFILES_FILE.read_text())
+    assert policy_for("default", document).threshold == DEFAULT_THRESHOLD == 12

@@ -31,7 +31,6 @@ DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600
 SECRET_TTL_SECONDS = 300.0
 SECRET_REFETCH_AFTER_SECONDS = 30.0
 # The HS256 key of the local stack only; a deployed stack generates its own in Secrets Manager.
-LOCAL_DEV_SECRET = "imgdrop-local-dev-secret-not-for-deployments"  # noqa: S105 - public, local-only; deployed stacks use Secrets Manager  # nosec B105
 
 _log = logging.getLogger(__name__)
 
@@ -89,40 +88,6 @@ class Principal:
             scopes=frozenset(str(context.get("scope") or "").split()),
             albums=albums,
         )
-
-
-def issue_token(
-    secret: str,
-    *,
-    tenant: str | None,
-    scope: str,
-    sub: str = "dev",
-    albums: dict[str, list[str]] | None = None,
-    ttl: int = 3600,
-    claims: dict[str, Any] | None = None,
-    max_lifetime_seconds: int = DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
-) -> str:
-    """An HS256 token as the local stack (and a deployed stack's own secret) accepts it.
-
-    Raises ValueError for a token the verifier would refuse for its tenant or its lifetime
-    (`tenant=None` omits the claim, and a negative ttl mints an expired token: both for tests).
-    """
-    now = int(time.time())
-    payload: dict[str, Any] = {"sub": sub, "scope": scope, "iat": now, "exp": now + ttl}
-    if tenant is not None:
-        payload["tenant"] = tenant
-    if albums is not None:
-        payload["albums"] = albums
-    payload.update(claims or {})
-    for name in ("tenant", "custom:tenant"):
-        if name in payload and not is_valid_tenant(payload[name]):
-            raise ValueError(f"{name} {payload[name]!r} is not 1..64 characters of [A-Za-z0-9_-]")
-    exp, iat = payload.get("exp"), payload.get("iat", now)
-    if isinstance(exp, int | float) and isinstance(iat, int | float) and exp - iat > max_lifetime_seconds:
-        raise ValueError(
-            f"a token lifetime of {int(exp - iat)} s exceeds the maximum of {max_lifetime_seconds} s"
-        )
-    return jwt.encode(payload, secret, algorithm="HS256")
 
 
 def is_valid_tenant(value: Any) -> bool:

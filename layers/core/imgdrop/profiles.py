@@ -7,7 +7,6 @@ whole file with IMGDROP_PROFILES_FILE. The pipeline reads the same file for the 
 from __future__ import annotations
 
 import json
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,10 @@ PURPOSE_PROFILES = {"product": "product", "account": "avatar", "user": "avatar",
 
 
 def profiles_file() -> Path:
-    override = os.environ.get("IMGDROP_PROFILES_FILE", "")
+    """The deployment's file (Settings' IMGDROP_PROFILES_FILE), else the built-in one."""
+    from imgdrop.settings import get_settings
+
+    override = get_settings().profiles_file
     return Path(override) if override else BUILTIN_PROFILES_FILE
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from imgdrop.profiles import profiles_document
 from imgdrop.settings import Settings, get_settings
 from imgdrop.store.db import Repository, bind
 from imgdrop.store.storage import ObjectStore
+
+if TYPE_CHECKING:
+    from imgdrop.dedupe.policy import NearDuplicatePolicy
 
 
 @dataclass
@@ -25,6 +29,16 @@ class Services:
 
             self._index = NearDuplicateIndex(DynamoHashIndexStore(self.settings.table_name))
         return self._index
+
+    def near_duplicate_policy(self, profile: str | None) -> NearDuplicatePolicy:
+        from imgdrop.dedupe.policy import policy_for
+
+        return policy_for(
+            profile,
+            profiles_document(),
+            threshold=self.settings.near_duplicate_threshold,
+            mode=self.settings.near_duplicate_mode,
+        )
 
 
 def build_services(settings: Settings | None = None) -> Services:

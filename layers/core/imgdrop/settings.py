@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -35,6 +36,13 @@ class Settings(BaseModel):
     cdn_private_key_secret_arn: str = Field(default="", alias="CDN_PRIVATE_KEY_SECRET_ARN")
     cdn_distribution_id: str = Field(default="", alias="CDN_DISTRIBUTION_ID")
     signed_url_window_seconds: int = Field(default=3600, alias="SIGNED_URL_WINDOW_SECONDS", ge=3600, le=86400)
+    # Profiles: a deployment's JSON file replacing the built-in profiles.json; and the
+    # near-duplicate policy's deployment-wide overrides (a profile's own policy still wins).
+    profiles_file: str = Field(default="", alias="IMGDROP_PROFILES_FILE")
+    near_duplicate_threshold: int | None = Field(default=None, alias="IMGDROP_NEAR_DUPLICATE_THRESHOLD")
+    near_duplicate_mode: Literal["reject", "flag", "off"] | None = Field(
+        default=None, alias="IMGDROP_NEAR_DUPLICATE_MODE"
+    )
     # AWS endpoint of an emulator (moto) for local runs; empty in AWS.
     aws_endpoint_url: str = Field(default="", alias="AWS_ENDPOINT_URL")
     # Endpoint used in URLs handed to clients (presigned POST/GET); defaults to aws_endpoint_url.

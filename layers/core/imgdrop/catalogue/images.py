@@ -153,13 +153,12 @@ def similar_images(
     principal: Principal, image_id: str, services: Services, limit: int = 20
 ) -> dict[str, Any]:
     """Ready near duplicates the caller may read, nearest first."""
-    from imgdrop.dedupe import policy_for
 
     record = get_image(principal, image_id, services)
     phash = (record.result or {}).get("phash")
     if not phash:
         return {"items": []}
-    threshold = policy_for(record.profile).threshold
+    threshold = services.near_duplicate_policy(record.profile).threshold
     matches = [
         (other, distance)
         for other, distance in services.index.find(principal.tenant, phash, threshold)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from imgdrop.dedupe.bands import DEFAULT_LAYOUT, DEFAULT_THRESHOLD, HASH_BITS
+from imgdrop.dedupe.bands import DEFAULT_LAYOUT, DEFAULT_THRESHOLD
 
 Mode = Literal["reject", "flag", "off"]
 MODES: tuple[str, ...] = ("reject", "flag", "off")
@@ -29,13 +29,11 @@ class NearDuplicatePolicy:
     """What a near duplicate does to a new image; per deployment, overridden per profile.
 
     ``reject``: the new image becomes ``duplicate`` of its nearest match; ``flag``: it is
-    ``ready`` with a ``similar`` list; ``off``: no lookup. ``dhash_threshold``, when set,
-    is a second opinion: a match also needs its dhash within that distance.
+    ``ready`` with a ``similar`` list; ``off``: no lookup.
     """
 
     threshold: int = DEFAULT_THRESHOLD
     mode: Mode = "flag"
-    dhash_threshold: int | None = None
     max_similar: int = 20
 
     def __post_init__(self) -> None:
@@ -46,8 +44,6 @@ class NearDuplicatePolicy:
             raise ValueError(f"near_duplicate.threshold must be between 0 and {limit}")
         if self.mode not in MODES:
             raise ValueError(f"near_duplicate.mode must be one of {', '.join(MODES)}")
-        if self.dhash_threshold is not None and not 0 <= self.dhash_threshold <= HASH_BITS:
-            raise ValueError(f"near_duplicate.dhash_threshold must be between 0 and {HASH_BITS}")
         if self.max_similar < 1:
             raise ValueError("near_duplicate.max_similar must be >= 1")
 
@@ -75,17 +71,13 @@ class NearDuplicatePolicy:
         overrides = ((config or {}).get("profiles") or {}).get(profile or "") if profile else None
         return cls.from_dict(overrides, base=deployment)
 
-    def decide(
-        self, matches: Sequence[tuple[str, int]], dhash_distance: Mapping[str, int] | None = None
-    ) -> Verdict:
+    def decide(self, matches: Sequence[tuple[str, int]]) -> Verdict:
         """The verdict for a new image given its matches (nearest first, as ``find`` answers).
 
         Only canonical images are indexed (a duplicate is never added), so ``duplicate_of``
         always names a canonical image.
         """
         kept = [(i, d) for i, d in matches if d <= self.threshold]
-        if self.dhash_threshold is not None and dhash_distance is not None:
-            kept = [(i, d) for i, d in kept if dhash_distance.get(i, HASH_BITS + 1) <= self.dhash_threshold]
         if self.mode == "off" or not kept:
             return Verdict("ready", None, [])
         if self.mode == "reject":
@@ -96,24 +88,24 @@ class NearDuplicatePolicy:
 # --- configuration -----------------------------------------------------------------------
 
 
-def policy_for(profile: str | None = None, document: Mapping[str, Any] | None = None) -> NearDuplicatePolicy:
-    """The policy of a profile, from the profiles document (``IMGDROP_PROFILES_FILE`` or the built-in).
+def policy_for(
+    profile: str | None,
+    document: Mapping[str, Any],
+    *,
+    threshold: int | None = None,
+    mode: str | None = None,
+) -> NearDuplicatePolicy:
+    """The policy of a profile, from the profiles document.
 
     Precedence, lowest first: the defaults; the document's top-level ``near_duplicate``; the
-    environment (``IMGDROP_NEAR_DUPLICATE_THRESHOLD``, ``IMGDROP_NEAR_DUPLICATE_MODE``); the
+    deployment's overrides (``threshold``, ``mode``: Settings' IMGDROP_NEAR_DUPLICATE_*); the
     profile's own ``near_duplicate`` (``profiles.<name>.near_duplicate``).
     """
-    import os
-
-    if document is None:
-        from imgdrop.profiles import profiles_document
-
-        document = profiles_document()
     config: dict[str, Any] = dict(document.get("near_duplicate") or {})
-    if os.environ.get("IMGDROP_NEAR_DUPLICATE_THRESHOLD"):
-        config["threshold"] = int(os.environ["IMGDROP_NEAR_DUPLICATE_THRESHOLD"])
-    if os.environ.get("IMGDROP_NEAR_DUPLICATE_MODE"):
-        config["mode"] = os.environ["IMGDROP_NEAR_DUPLICATE_MODE"]
+    if threshold is not None:
+        config["threshold"] = threshold
+    if mode is not None:
+        config["mode"] = mode
     config["profiles"] = {
         name: raw["near_duplicate"]
         for name, raw in (document.get("profiles") or {}).items()

@@ -84,7 +84,6 @@ def process_upload(key: str, services: Services, run_id: str) -> Outcome:
 
 
 def _render_and_store(record: ImageRecord, run_id: str, services: Services) -> Outcome:
-    from imgdrop.dedupe import policy_for
     from imgdrop.pipeline import render
 
     settings = services.settings
@@ -109,7 +108,7 @@ def _render_and_store(record: ImageRecord, run_id: str, services: Services) -> O
     if canonical is not None and canonical != image_id:
         return _duplicate(record, run_id, rendition, canonical, services)
 
-    policy = policy_for(record.profile)
+    policy = services.near_duplicate_policy(record.profile)
     near = (
         []
         if policy.mode == "off"
