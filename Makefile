@@ -17,7 +17,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PYTEST_WORKERS ?= 2
 
-.PHONY: help dev test unit integration e2e lint bench build deploy fuzz install tools web browser validate clean
+.PHONY: help dev test unit integration e2e lint bench build deploy fuzz install tools web browser ts-client validate clean
 
 help:
 	@echo "make dev          run imgdrop locally (API :3000, emulated AWS :4566)"
@@ -49,6 +49,11 @@ $(CHECKOV)/.installed: requirements-checkov.txt
 web: $(STAMP)
 	bash web/build.sh
 
+# The generated-client test's npm packages (openapi-typescript, openapi-fetch, typescript), as web/build.sh
+# installs Uppy's: from tests/e2e/ts_client/package-lock.json, again only when the lock file changes.
+ts-client:
+	bash tests/e2e/ts_client/install.sh
+
 # Debian's Chromium for the browser tests (no browser download: none is reachable here).
 browser:
 	@command -v chromium >/dev/null || { \
@@ -77,7 +82,7 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(PY) -m pytest tests/integration -q -n $(PYTEST_WORKERS)
 
-e2e: $(STAMP) web browser
+e2e: $(STAMP) web browser ts-client
 	$(PY) -m pytest tests/e2e -q
 
 lint: $(STAMP) $(TOOLS_STAMP) $(CHECKOV)/.installed
@@ -86,7 +91,7 @@ lint: $(STAMP) $(TOOLS_STAMP) $(CHECKOV)/.installed
 	$(TOOLS)/bin/bandit -r layers functions infra cli -q
 	$(CHECKOV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download
 
-test: $(STAMP) validate lint build web browser
+test: $(STAMP) validate lint build web browser ts-client
 	$(PY) -m pytest tests -q -n $(PYTEST_WORKERS)
 
 bench: $(STAMP)
@@ -98,4 +103,4 @@ fuzz: $(STAMP)
 	$(PY) -m pytest tests/e2e -q -m fuzz --fuzz-long
 
 clean:
-	rm -rf .aws-sam $(VENV) $(TOOLS) $(CHECKOV) web/examples/uppy-src/node_modules
+	rm -rf .aws-sam $(VENV) $(TOOLS) $(CHECKOV) web/examples/uppy-src/node_modules tests/e2e/ts_client/node_modules

@@ -6,9 +6,12 @@ Each measurement runs in a fresh subprocess pinned to one CPU (os.sched_setaffin
 imports first (not timed), one cold call, then ``--repeat`` timed calls (median reported);
 peak RSS is the subprocess's ru_maxrss. Inputs are generated from scikit-learn's sample
 photos, upscaled. "naive" = Pillow, every variant resized from the full image with LANCZOS,
-phash/dhash with imagehash on the full image, EXIF read, JPEG (PNG with alpha) encoded;
-animations resized frame by frame to animated WebP. The last table compares the cold import
-of the process handler with a bare ``import boto3; import PIL.Image``.
+phash/dhash with imagehash on the full image, EXIF read, JPEG q85 (PNG with alpha) encoded;
+animations resized frame by frame to animated GIF. Both sides make only each variant's
+fallback (imgdrop: the default profile with ``formats`` emptied): this bench weighs decoding,
+resizing and analysis; bench/bench_formats.py weighs the WebP and AVIF encodings. The last
+table compares the cold import of the process handler with a bare
+``import boto3; import PIL.Image``.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ def naive_render(data: bytes) -> dict:
             else:
                 resized = [ImageOps.fit(f, (box, box), Image.Resampling.LANCZOS) for f in frames]
             buf = io.BytesIO()
-            resized[0].save(buf, "WEBP", save_all=True, append_images=resized[1:], quality=80)
+            resized[0].save(buf, "GIF", save_all=True, append_images=resized[1:], loop=0)
             out[name] = buf.getvalue()
         hashed = first
     else:
@@ -74,7 +77,7 @@ def naive_render(data: bytes) -> dict:
             else:
                 v = ImageOps.fit(img, (box, box), Image.Resampling.LANCZOS)
             buf = io.BytesIO()
-            v.save(buf, "PNG" if alpha else "JPEG", quality=82)
+            v.save(buf, "PNG" if alpha else "JPEG", quality=85)
             out[name] = buf.getvalue()
         hashed = img
         if alpha:
@@ -91,10 +94,13 @@ def naive_render(data: bytes) -> dict:
 
 
 def imgdrop_render(data: bytes) -> dict:
-    from imgdrop.pipeline import render
+    import dataclasses
 
-    r = render(data, "default")
-    return {"phash": r.phash, "dhash": r.dhash, "variants": {k: v.bytes for k, v in r.variants.items()}}
+    from imgdrop.pipeline import load_profiles, render
+
+    fallback_only = {"default": dataclasses.replace(load_profiles()["default"], formats=())}
+    r = render(data, "default", profiles=fallback_only)
+    return {"phash": r.phash, "dhash": r.dhash, "variants": {k: v[0].bytes for k, v in r.variants.items()}}
 
 
 # ---------------------------------------------------------------- worker (subprocess)
@@ -112,8 +118,9 @@ def worker(impl: str, path: str, repeat: int, cpu: int) -> None:
 
         fn = naive_render
     else:
-        import imgdrop.pipeline  # noqa: F401
         import pyvips  # noqa: F401
+
+        import imgdrop.pipeline  # noqa: F401
 
         fn = imgdrop_render
     t0 = time.perf_counter()

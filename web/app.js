@@ -424,6 +424,40 @@
 
   // ------------------------------------------------------------------ gallery cards
 
+  // <picture>: one <source> per format the image's srcset lists (AVIF, then WebP, ...), the <img>
+  // keeping the fallback format's srcset. The card is one grid column (style.css: minmax(220px, 1fr)
+  // in a main of at most 1100px with 1rem padding and 1rem gaps): 1 column below 488px, 2 below
+  // 724px, 3 below 960px, then 4 of at most 255px.
+  const MIME = { avif: "image/avif", webp: "image/webp", jpeg: "image/jpeg", png: "image/png", gif: "image/gif" };
+  const SOURCE_ORDER = ["avif", "webp", "png", "gif", "jpeg"];
+  const CARD_SIZES = "(max-width: 487px) calc(100vw - 2rem), (max-width: 723px) calc(50vw - 1.5rem), "
+    + "(max-width: 959px) calc(33.3vw - 1.34rem), (max-width: 1100px) calc(25vw - 1.25rem), 255px";
+
+  function fallbackFormat(image, thumb) {
+    if (thumb && thumb.format && thumb !== image.original) return thumb.format;
+    const any = Object.values(image.variants || {}).find((v) => v && v.format);
+    return any ? any.format : null;
+  }
+
+  function fillPicture(picture, img, image, thumb) {
+    const srcset = image.srcset || {};
+    const fallback = fallbackFormat(image, thumb);
+    const rank = (f) => (SOURCE_ORDER.includes(f) ? SOURCE_ORDER.indexOf(f) : SOURCE_ORDER.length);
+    const formats = Object.keys(srcset).filter((f) => srcset[f] && f !== fallback).sort((a, b) => rank(a) - rank(b));
+    for (const fmt of formats) {
+      const source = document.createElement("source");
+      source.type = MIME[fmt] || "image/" + fmt;
+      source.srcset = srcset[fmt];
+      source.sizes = CARD_SIZES;
+      picture.insertBefore(source, img);
+    }
+    if (fallback && srcset[fallback]) {
+      img.sizes = CARD_SIZES;
+      img.srcset = srcset[fallback];
+    }
+    img.src = thumb.url;
+  }
+
   function pickThumb(image) {
     const variants = image.variants || {};
     for (const name of ["thumb", "m", "medium", "small", "s", "large"]) {
@@ -475,12 +509,21 @@
       canvas.hidden = true;
     }
     const thumb = pickThumb(image);
+    const picture = $("picture", card);
     const img = $("img.thumb", card);
     img.alt = image.title || image.filename || image.id;
     if (thumb && image.status !== "failed") {
       img.addEventListener("load", () => { card.classList.add("loaded"); });
-      img.addEventListener("error", () => { img.hidden = true; });
-      img.src = thumb.url;
+      img.addEventListener("error", () => {
+        // A <source> whose image fails does not make the browser try the next one: drop it (the
+        // <img> then picks again: WebP after AVIF, then its fallback); the fallback failing hides it.
+        const sources = Array.from(picture.querySelectorAll("source"));
+        const failed = sources.find((s) => s.srcset.split(",").some((c) => c.trim().split(/\s+/)[0] === img.currentSrc));
+        if (failed) failed.remove();
+        else if (sources.length) sources.forEach((s) => s.remove());
+        else img.hidden = true;
+      });
+      fillPicture(picture, img, image, thumb);
     } else {
       img.hidden = true;
     }
@@ -526,7 +569,7 @@
   }
 
   // Exposed for tests and the console.
-  window.imgdrop = { uploadFiles, apiBase, token, words, ERROR_WORDS };
+  window.imgdrop = { uploadFiles, apiBase, token, words, ERROR_WORDS, show: showExisting };
 
   loadSettings();
   checkHealth();

@@ -2,7 +2,7 @@
 
 imgdrop token --tenant acme --scope "images:read images:write"
 imgdrop upload photos/ --album 01J… --tag t1 --wait
-imgdrop get 01J…
+imgdrop get 01J… [--urls]
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from rich.console import Console
@@ -140,8 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--concurrency", type=_positive_int, default=4, metavar="N", help="parallel uploads (4)")
     api_args(up)
 
-    get = sub.add_parser("get", help="print an image object")
+    get = sub.add_parser("get", help="print an image object (JSON), or its delivery URLs")
     get.add_argument("image_id", metavar="ID")
+    get.add_argument(
+        "--urls",
+        action="store_true",
+        help="print the delivery URLs readably instead: per variant its size and each format's URL, "
+        "the auto-format URL, and the original's signed URL",
+    )
     api_args(get)
     return parser
 
@@ -237,6 +244,73 @@ def _summary_table(outcomes: list[dict[str, Any]]) -> Table:
     return table
 
 
+def _size(n: Any) -> str:
+    if not isinstance(n, int):
+        return ""
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / 1024 / 1024:.1f} MB"
+
+
+def _dims(entry: dict[str, Any]) -> str:
+    return f"{entry['width']}×{entry['height']}" if entry.get("width") and entry.get("height") else "?"
+
+
+def _signed_until(url: str) -> str | None:
+    """When a CloudFront-signed URL stops working (its Expires), as UTC text; None if unsigned."""
+    query = parse_qs(urlsplit(url).query)
+    if "Signature" not in query:
+        return None
+    expires = (query.get("Expires") or [""])[0]
+    if not expires.isdigit():
+        return "signed"
+    return "signed, valid until " + datetime.fromtimestamp(int(expires), UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def delivery_lines(image: dict[str, Any]) -> list[str]:
+    """`imgdrop get --urls`: the image's delivery URLs, one per line, in aligned columns (variant,
+    size, format, bytes, URL); the fallback format is starred; signed URLs say until when."""
+    head = [str(image.get("id")), str(image.get("status")), str(image.get("privacy") or "public")]
+    if image.get("width") and image.get("height"):
+        head.append(_dims(image) + (f" {image['format']}" if image.get("format") else ""))
+    lines = [" · ".join(head)]
+    variants = image.get("variants") or {}
+    original = image.get("original")
+    if not variants and not original:
+        lines.append(f"no delivery URLs (status {image.get('status')}: they come once the image is ready)")
+        return lines
+    rows: list[tuple[str, str, str, str, str]] = []
+    variant_urls: list[str] = []
+    for name, variant in variants.items():
+        fallback = variant.get("format")
+        formats = variant.get("formats") or {fallback or "?": variant}
+        for i, (fmt, spec) in enumerate(formats.items()):
+            star = "*" if fmt == fallback and len(formats) > 1 else ""
+            rows.append((name if i == 0 else "", _dims(variant) if i == 0 else "", f"{fmt}{star}",
+                         _size(spec.get("bytes")), str(spec.get("url"))))
+            variant_urls.append(str(spec.get("url")))
+        if variant.get("auto_url"):
+            rows.append(("", "", "auto", "", str(variant["auto_url"])))
+            variant_urls.append(str(variant["auto_url"]))
+    if original:
+        rows.append(("original", _dims(original), str(original.get("format") or ""),
+                     _size(original.get("bytes")), str(original.get("url"))))
+    width = [max(len(row[i]) for row in rows) for i in range(4)]
+    for name, dims, fmt, size, url in rows:
+        cells = [name.ljust(width[0]), dims.ljust(width[1]), fmt.ljust(width[2]), size.rjust(width[3]), url]
+        lines.append("  ".join(cells))
+    if any(row[2].endswith("*") for row in rows):
+        lines.append("* the fallback format (the variant's url); auto: the best format the Accept allows")
+    if variant_urls:
+        signed = {_signed_until(u) or "unsigned" for u in variant_urls}
+        lines.append("variant URLs: " + (signed.pop() if len(signed) == 1 else "partly signed"))
+    if original and original.get("url"):
+        lines.append("original URL: " + (_signed_until(str(original["url"])) or "unsigned"))
+    return lines
+
+
 # ---------------------------------------------------------------- commands
 
 
@@ -249,7 +323,10 @@ def cmd_get(args: argparse.Namespace, out: Console, err: Console, session: Any) 
     api_url, token = resolve_api_and_token(args)
     api = Api(api_url, token, session=session)
     image = api.get_image(args.image_id)
-    print(json.dumps(image, indent=2, ensure_ascii=False), file=out.file)
+    if args.urls:
+        print("\n".join(delivery_lines(image)), file=out.file)
+    else:
+        print(json.dumps(image, indent=2, ensure_ascii=False), file=out.file)
     return EXIT_FAILED if image.get("status") in ("failed", "expired") else EXIT_OK
 
 

@@ -1,69 +1,83 @@
-"""The imgdrop REST API: each route parses, calls one domain function, shapes the answer."""
+"""The imgdrop REST API: each route parses, calls one domain function, shapes the answer.
+
+Every route declares its request body and each status it answers with its model (imgdrop.models);
+`/v1/openapi.json` is generated from them (imgdrop.rest completes it in one place).
+"""
 
 import base64
 import json
 from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
 
 from imgdrop.catalogue import albums, images, listing, presenting, tags
 from imgdrop.errors import ImgdropError, ValidationFailed
+from imgdrop.models import (
+    Album,
+    AlbumCreate,
+    Health,
+    Image,
+    ImageList,
+    ImagePatchBody,
+    ImagesCreated,
+    ImagesRejected,
+    SimilarList,
+    Status,
+    TagAnswer,
+    TagCreate,
+    TagList,
+    UploadDuplicate,
+    UploadsAnswer,
+    UploadsRequest,
+)
 from imgdrop.observability import logger, metrics, tracer
-from imgdrop.rest import ERROR_SCHEMA, build_resolver, current_principal, error_response, json_response
+from imgdrop.rest import build_resolver, current_principal, documented, error_response, json_response
 from imgdrop.services import build_services
 from imgdrop.uploads import direct, presign
 from imgdrop.uploads.form import item_fields_for, parse_form
 
 services = build_services()
 app = build_resolver()
-app.enable_swagger(
-    path="/v1/docs",
+app.configure_openapi(
     title="imgdrop",
     version="1.0.0",
     description="Serverless image uploads: presigned uploads, variants, metadata, dedupe.",
+    security_schemes={"bearer": HTTPBearer(bearerFormat="JWT")},
+    security=[{"bearer": []}],
 )
+app.enable_swagger(path="/v1/docs")
 
-ERRORS = {"description": "Error", "content": {"application/json": {"schema": ERROR_SCHEMA}}}
-AUTH_ERRORS = {401: ERRORS, 403: ERRORS}
-
-
-class UploadsRequest(BaseModel):
-    """1..100 items; each is validated on its own and answered in order."""
-
-    items: list[dict[str, Any]] = Field(
-        description="Items: filename, content_type, size, sha256, profile, purpose, album_id, tags, title, "
-        "description, metadata, type, kind, date, year, rating, privacy, usage_type, usage_license_code, "
-        "attributed_name, attributed_url, source_url, parent_id, slug."
-    )
-
-
-class NamedBody(BaseModel):
-    name: str | None = None
+# `POST /images` reads its body itself (JSON or multipart): the document shows both media types.
+IMAGE_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/ImageUploadJson"}},
+        "multipart/form-data": {
+            "schema": {"$ref": "#/components/schemas/ImageUploadForm"},
+            "encoding": {"file": {"contentType": "image/*"}},
+        },
+    },
+}
 
 
-class TagBody(BaseModel):
-    label: str | None = None
-    category: str | None = None
-
-
-@app.get("/v1/health", responses={200: {"description": "The API is up."}})
-def health() -> dict[str, str]:
-    return {"status": "ok"}
+@app.get("/v1/health", responses=documented({200: ("The API is up.", Health)}, auth=False),
+         openapi_extensions={"security": []})
+def health() -> Response[Any]:
+    return json_response({"status": "ok"})
 
 
 @app.get("/v1/openapi.json", include_in_schema=False)
-def openapi_document() -> Any:
-    return json_response(json.loads(app.get_openapi_json_schema(title="imgdrop", version="1.0.0")))
+def openapi_document() -> Response[Any]:
+    return json_response(json.loads(app.get_openapi_json_schema()))
 
 
-@app.post(
-    "/v1/uploads", responses={200: {"description": "One outcome per item."}, 400: ERRORS, **AUTH_ERRORS}
-)
+@app.post("/v1/uploads", responses=documented({200: ("One outcome per item, in order.", UploadsAnswer)}, 400))
 @tracer.capture_method
-def create_uploads(body: Annotated[UploadsRequest, Body()]) -> Any:
+def create_uploads(body: Annotated[UploadsRequest, Body()]) -> Response[Any]:
     outcomes = presign.create_uploads(current_principal(app), body.items, services)
     metrics.add_metric(name="UploadsRequested", unit="Count", value=len(body.items))
     return json_response({"items": outcomes})
@@ -71,17 +85,21 @@ def create_uploads(body: Annotated[UploadsRequest, Body()]) -> Any:
 
 @app.post(
     "/v1/images",
-    responses={
-        201: {"description": "Created: the image object (JSON) or {items} (multipart)."},
-        200: {"description": "An exact repeat: the existing image's id with image_already_exists."},
-        400: ERRORS,
-        404: {**ERRORS, "description": "album_not_found or parent_not_found."},
-        413: ERRORS,
-        **AUTH_ERRORS,
-    },
+    responses=documented(
+        {
+            201: ("Created: the image object (JSON body), or one outcome per file part (multipart).",
+                  Image | ImagesCreated),
+            200: ("An exact repeat of an image the caller may read: its id, with image_already_exists.",
+                  UploadDuplicate),
+            400: ("A field error; for a multipart body whose files were all refused, every file's errors "
+                  "with the items beside them.", ImagesRejected),
+        },
+        404, 413,
+    ),
+    openapi_extensions={"requestBody": IMAGE_UPLOAD_BODY},
 )
 @tracer.capture_method
-def create_images() -> Any:
+def create_images() -> Response[Any]:
     principal = current_principal(app)
     event = app.current_event
     content_type = (event.headers.get("content-type") or "").strip()
@@ -121,14 +139,14 @@ def create_images() -> Any:
     return json_response(image, 201 if created else 200, headers={"Location": image["links"]["self"]})
 
 
-@app.get("/v1/images", responses={200: {"description": "A page of images."}, 400: ERRORS, **AUTH_ERRORS})
+@app.get("/v1/images", responses=documented({200: ("A page of images, newest first.", ImageList)}, 400))
 def list_images(
     album_id: Annotated[str | None, Query()] = None,
-    tag: Annotated[str | None, Query()] = None,
-    status: Annotated[str | None, Query()] = None,
-    cursor: Annotated[str | None, Query()] = None,
+    tag: Annotated[str | None, Query(description="A tag id.")] = None,
+    status: Annotated[Status | None, Query()] = None,
+    cursor: Annotated[str | None, Query(description="A page's next_cursor.")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-) -> Any:
+) -> Response[Any]:
     principal = current_principal(app)
     page = listing.list_images(
         principal, services, album_id=album_id, tag=tag, status=status, cursor=cursor, limit=limit
@@ -136,8 +154,8 @@ def list_images(
     return json_response(page)
 
 
-@app.get("/v1/images/<image_id>", responses={200: {"description": "The image."}, 404: ERRORS, **AUTH_ERRORS})
-def get_image(image_id: str) -> Any:
+@app.get("/v1/images/<image_id>", responses=documented({200: ("The image object.", Image)}, 404))
+def get_image(image_id: str) -> Response[Any]:
     principal = current_principal(app)
     record = images.get_image(principal, image_id, services)
     return json_response(presenting.present_image(record, services, principal))
@@ -145,54 +163,57 @@ def get_image(image_id: str) -> Any:
 
 @app.patch(
     "/v1/images/<image_id>",
-    responses={200: {"description": "Changed."}, 400: ERRORS, 404: ERRORS, **AUTH_ERRORS},
+    responses=documented({200: ("Changed: the image object.", Image)}, 400, 404),
 )
-def patch_image(image_id: str, body: Annotated[dict[str, Any], Body()]) -> Any:
+def patch_image(
+    image_id: str,
+    body: Annotated[ImagePatchBody, Body()],
+) -> Response[Any]:
     principal = current_principal(app)
     record = images.patch_image(principal, image_id, body, services)
     return json_response(presenting.present_image(record, services, principal))
 
 
-@app.delete("/v1/images/<image_id>", responses={204: {"description": "Deleted."}, 404: ERRORS, **AUTH_ERRORS})
-def delete_image(image_id: str) -> Any:
+@app.delete("/v1/images/<image_id>", responses=documented({204: ("Deleted.", None)}, 404))
+def delete_image(image_id: str) -> Response[Any]:
     images.delete_image(current_principal(app), image_id, services)
     return json_response(None, 204)
 
 
 @app.get(
     "/v1/images/<image_id>/similar",
-    responses={200: {"description": "Near duplicates, nearest first."}, 404: ERRORS, **AUTH_ERRORS},
+    responses=documented({200: ("Near duplicates the caller may read, nearest first.", SimilarList)}, 404),
 )
-def similar_images(image_id: str) -> Any:
+def similar_images(image_id: str) -> Response[Any]:
     return json_response(images.similar_images(current_principal(app), image_id, services))
 
 
-@app.post("/v1/tags", responses={201: {"description": "Created."}, 400: ERRORS, **AUTH_ERRORS})
-def create_tag(body: Annotated[TagBody, Body()]) -> Any:
-    tag = tags.create_tag(current_principal(app), body.model_dump(exclude_none=True), services)
+@app.post("/v1/tags", responses=documented({201: ("Created.", TagAnswer)}, 400))
+def create_tag(body: Annotated[TagCreate, Body()]) -> Response[Any]:
+    tag = tags.create_tag(current_principal(app), body, services)
     return json_response(tags.present_tag(tag), 201)
 
 
-@app.get("/v1/tags", responses={200: {"description": "The tenant's tags."}, **AUTH_ERRORS})
-def list_tags() -> Any:
+@app.get("/v1/tags", responses=documented({200: ("The tenant's tags.", TagList)}))
+def list_tags() -> Response[Any]:
     return json_response(
         {"items": [tags.present_tag(t) for t in tags.list_tags(current_principal(app), services)]}
     )
 
 
-@app.get("/v1/tags/<tag_id>", responses={200: {"description": "The tag."}, 404: ERRORS, **AUTH_ERRORS})
-def get_tag(tag_id: str) -> Any:
+@app.get("/v1/tags/<tag_id>", responses=documented({200: ("The tag.", TagAnswer)}, 404))
+def get_tag(tag_id: str) -> Response[Any]:
     return json_response(tags.present_tag(tags.get_tag(current_principal(app), tag_id, services)))
 
 
-@app.post("/v1/albums", responses={201: {"description": "Created."}, 400: ERRORS, **AUTH_ERRORS})
-def create_album(body: Annotated[NamedBody, Body()]) -> Any:
-    album = albums.create_album(current_principal(app), body.model_dump(exclude_none=True), services)
+@app.post("/v1/albums", responses=documented({201: ("Created.", Album)}, 400))
+def create_album(body: Annotated[AlbumCreate, Body()]) -> Response[Any]:
+    album = albums.create_album(current_principal(app), body, services)
     return json_response(albums.present_album(album), 201)
 
 
-@app.get("/v1/albums/<album_id>", responses={200: {"description": "The album."}, 404: ERRORS, **AUTH_ERRORS})
-def get_album(album_id: str) -> Any:
+@app.get("/v1/albums/<album_id>", responses=documented({200: ("The album.", Album)}, 404))
+def get_album(album_id: str) -> Response[Any]:
     return json_response(albums.present_album(albums.get_album(current_principal(app), album_id, services)))
 
 

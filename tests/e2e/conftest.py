@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -44,6 +45,7 @@ class LocalStack:
     stdout_path: Path
     stderr_path: Path
     env: dict[str, str] = field(repr=False, default_factory=dict)
+    cdn_url: str = ""  # the local CDN (IMGDROP_CDN_PORT): the image object's delivery URLs point there
 
     def token(self, *, tenant: str | None = "e2e", scope: str = "images:read images:write tags:write",
               sub: str = "e2e", albums: dict[str, list[str]] | None = None, ttl: int = 3600,
@@ -73,13 +75,14 @@ class LocalStack:
 
 
 def launch_stack(workdir: Path, **extra_env: str) -> LocalStack:
-    api_port, aws_port = free_port(), free_port()
+    api_port, aws_port, cdn_port = free_port(), free_port(), free_port()
     secret = "e2e-secret-" + os.urandom(16).hex()
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [PYTHONPATH, os.environ.get("PYTHONPATH")])),
         "IMGDROP_API_PORT": str(api_port),
         "IMGDROP_AWS_PORT": str(aws_port),
+        "IMGDROP_CDN_PORT": str(cdn_port),  # not 3001: a `make dev` or another session may hold it
         "JWT_SECRET": secret,
         "PYTHONUNBUFFERED": "1",
         **extra_env,
@@ -93,7 +96,10 @@ def launch_stack(workdir: Path, **extra_env: str) -> LocalStack:
                        stdout_path, stderr_path, env)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        if READY_LINE in stdout_path.read_text(errors="replace"):
+        banner = stdout_path.read_text(errors="replace")
+        if READY_LINE in banner:
+            cdn = re.search(r"^\s+CDN\s+(http://\S+)", banner, re.M)  # the port it really took
+            stack.cdn_url = cdn.group(1) if cdn else f"http://127.0.0.1:{env.get('IMGDROP_CDN_PORT') or 3001}"
             return stack
         if process.poll() is not None:
             raise AssertionError(f"the local stack exited with {process.returncode}:\n{stack.logs()[-4000:]}")

@@ -126,3 +126,13 @@ def upload(functions: Functions, data: bytes, **fields: Any) -> tuple[str, str]:
         Bucket=functions.aws.bucket_name, Key=key, Body=data, ContentType="image/jpeg"
     )
     return answer["id"], key
+
+
+def image_files(aws: Any, image_id: str, tenant: str = "acme") -> set[str]:
+    """Every stored file of an image: its private folder (originals, private variants) and its
+    public one (public and unlisted images' variants)."""
+    keys: set[str] = set()
+    for root in ("images", "public"):
+        listing = aws.s3.list_objects_v2(Bucket=aws.bucket_name, Prefix=f"{root}/{tenant}/{image_id}/")
+        keys |= {obj["Key"] for obj in listing.get("Contents", [])}
+    return keys

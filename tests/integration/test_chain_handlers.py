@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import io
 import json
-from urllib.parse import urlparse
 
 import pytest
 from PIL import Image
 
-from lambdas import Functions, china_jpeg, sample, upload
+from imgdrop.pipeline import EXT
+
+from lambdas import Functions, china_jpeg, image_files, sample, upload
 
 
 @pytest.fixture
@@ -47,14 +48,21 @@ def test_presign_process_finalize_makes_the_image_ready_with_default_variants(fu
     sizes = {name: (v["width"], v["height"]) for name, v in image["variants"].items()}
     # never upscaled: a 640×427 source keeps its size in large/medium, shrinks in small, thumb is cropped
     assert sizes == {"large": (640, 427), "medium": (640, 427), "small": (512, 342), "thumb": (256, 256)}
+    cdn = aws.stack.environment()["CDN_BASE_URL"]
     for name, variant in image["variants"].items():
-        # under the folder of the run that made them: images/{tenant}/{id}/{run}/{name}.jpg
-        path = urlparse(variant["url"]).path
-        stored_key = path[path.index("images/") :]
-        assert stored_key.startswith(f"images/acme/{image_id}/") and stored_key.endswith(f"/{name}.jpg")
-        stored = aws.s3.get_object(Bucket=aws.bucket_name, Key=stored_key)["Body"].read()
-        assert len(stored) == variant["bytes"]
-        assert Image.open(io.BytesIO(stored)).size == (variant["width"], variant["height"])
+        # a public image's files: unsigned CDN URLs of public/{tenant}/{id}/{run}/{name}.{ext}
+        assert variant["format"] == "jpeg" and variant["url"] == variant["formats"]["jpeg"]["url"]
+        assert set(variant["formats"]) >= {"jpeg", "webp"}
+        for fmt, encoding in variant["formats"].items():
+            assert encoding["url"].startswith(cdn + "/") and "Signature=" not in encoding["url"]
+            stored_key = encoding["url"][len(cdn) + 1 :]
+            assert stored_key.startswith(f"public/acme/{image_id}/") and stored_key.endswith(f"/{name}.{EXT[fmt]}")
+            stored = aws.s3.get_object(Bucket=aws.bucket_name, Key=stored_key)["Body"].read()
+            assert len(stored) == encoding["bytes"]
+            decoded = Image.open(io.BytesIO(stored))
+            assert (decoded.format.lower(), decoded.size) == (fmt, (variant["width"], variant["height"]))
+    # the original keeps EXIF and GPS: a signed URL, always
+    assert "Signature=" in image["original"]["url"] and "/images/acme/" in image["original"]["url"]
 
 
 def test_a_text_file_sent_as_jpeg_ends_failed_with_file_error(functions):
@@ -93,17 +101,12 @@ def test_the_same_s3_event_delivered_three_times_is_processed_once(functions, aw
     data = china_jpeg()
     image_id, key = upload(functions, data)
     first = functions.process(key, len(data))
-    variant_objects = aws.s3.list_objects_v2(Bucket=aws.bucket_name, Prefix=f"images/acme/{image_id}/")[
-        "KeyCount"
-    ]
+    variant_objects = image_files(aws, image_id)
     assert functions.process(key, len(data)) == first
     assert functions.process(key, len(data)) == first
     assert functions.finalize_success(first)["settled"] == ["ready"]
     assert functions.finalize_success(first)["settled"] == [None]  # already settled: nothing changes
-    assert (
-        aws.s3.list_objects_v2(Bucket=aws.bucket_name, Prefix=f"images/acme/{image_id}/")["KeyCount"]
-        == variant_objects
-    )
+    assert image_files(aws, image_id) == variant_objects
 
 
 def test_an_exact_repeat_becomes_duplicate_of_the_first_and_keeps_no_upload(functions, aws):

@@ -228,18 +228,18 @@ def test_s3_keys_are_checked_against_each_statements_prefix(aws):
     s3 = aws.s3
     for key in ("uploads/acme/a", "images/acme/a/large.webp", "elsewhere/a"):
         s3.put_object(Bucket=aws.bucket_name, Key=key, Body=b"x")
-    with aws.acting_as("SweepFunction"):  # reads uploads/* only
+    with aws.acting_as("SweepFunction"):  # reads uploads/* (and images/*, public/*) only
         sweep_s3 = boto3.client("s3")
         assert sweep_s3.get_object(Bucket=aws.bucket_name, Key="uploads/acme/a")["Body"].read() == b"x"
         with pytest.raises(ClientError) as raised:
-            sweep_s3.get_object(Bucket=aws.bucket_name, Key="images/acme/a/large.webp")
+            sweep_s3.get_object(Bucket=aws.bucket_name, Key="elsewhere/a")
         assert error_code(raised.value) == "AccessDenied"
-        # CopyObject reads its source as the caller: a write to uploads/ cannot copy from images/
+        # CopyObject reads its source as the caller: a write to uploads/ cannot copy from elsewhere/
         sweep_s3.copy_object(Bucket=aws.bucket_name, Key="uploads/acme/a", MetadataDirective="REPLACE",
                              CopySource={"Bucket": aws.bucket_name, "Key": "uploads/acme/a"})
         with pytest.raises(ClientError) as raised:
             sweep_s3.copy_object(Bucket=aws.bucket_name, Key="uploads/acme/b",
-                                 CopySource={"Bucket": aws.bucket_name, "Key": "images/acme/a/large.webp"})
+                                 CopySource={"Bucket": aws.bucket_name, "Key": "elsewhere/a"})
         assert error_code(raised.value) == "AccessDenied"
     with aws.acting_as("FinalizeFunction"):  # deletes images/* and uploads/* only, answered key by key
         answer = boto3.client("s3").delete_objects(Bucket=aws.bucket_name, Delete={"Objects": [
@@ -288,7 +288,7 @@ def test_a_browser_post_is_accepted_when_its_signer_may_put_the_object(aws):
 def test_a_presigned_get_carries_its_signers_rights_and_anonymous_reads_are_refused(aws):
     aws.s3.put_object(Bucket=aws.bucket_name, Key="images/acme/x/large.webp", Body=b"webp")
     url = f"https://{aws.bucket_name}.s3.amazonaws.com/images/acme/x/large.webp"
-    for signer, expected in (("ApiFunction", 200), ("FinalizeFunction", 403)):
+    for signer, expected in (("ApiFunction", 200), ("AuthorizerFunction", 403)):
         with aws.acting_as(signer):
             signed = boto3.client("s3").generate_presigned_url(
                 "get_object", Params={"Bucket": aws.bucket_name, "Key": "images/acme/x/large.webp"}, ExpiresIn=60)

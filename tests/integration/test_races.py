@@ -13,6 +13,7 @@ import hashlib
 import pytest
 from trust_helpers import Gate, Run, image_path, s3_event
 
+from imgdrop.lifecycle.placement import variant_keys
 from imgdrop.store.db import ClaimRecord, ImageRecord, Repository, tenant_pk
 from imgdrop.store.storage import ObjectStore
 
@@ -41,11 +42,12 @@ def stored_keys(aws, prefix: str) -> set[str]:
 
 def assert_files_of_record_exist(aws, image_id: str) -> ImageRecord:
     record = record_of(image_id)
-    named = {spec["key"] for spec in (record.variants or {}).values()}
+    named = set(variant_keys(record.variants))
     assert named, "a ready image names its variants"
     assert record.original is not None
     named.add(record.original["key"])
-    assert named <= stored_keys(aws, f"images/acme/{image_id}/"), "a file the record names is gone"
+    stored = stored_keys(aws, f"images/acme/{image_id}/") | stored_keys(aws, f"public/acme/{image_id}/")
+    assert named <= stored, "a file the record names is gone"
     return record
 
 
@@ -61,7 +63,7 @@ def finalize_failure_of(functions: Functions, event: dict) -> dict:
 
 
 def gate_writes(monkeypatch, thread_name: str, file_prefix: str) -> Gate:
-    gate = Gate(thread_name, lambda self, key, *a, **kw: key.startswith("images/")
+    gate = Gate(thread_name, lambda self, key, *a, **kw: key.startswith(("images/", "public/"))
                 and key.rsplit("/", 1)[-1].startswith(file_prefix))
     monkeypatch.setattr(ObjectStore, "write", gate.wrap(ObjectStore.write))
     return gate
@@ -131,8 +133,8 @@ def test_two_deliveries_of_different_bytes_leave_one_set_whole(aws, functions, m
     # ... and the image holds exactly one content claim, for those bytes
     assert sha_claims_of(image_id) == [f"SHA#{record.result['sha256']}"]
     # ... and no stray variant set sits beside the one the record names
-    named = {spec["key"] for spec in record.variants.values()} | {record.original["key"]}
-    assert stored_keys(aws, f"images/acme/{image_id}/") == named
+    named = set(variant_keys(record.variants)) | {record.original["key"]}
+    assert stored_keys(aws, f"images/acme/{image_id}/") | stored_keys(aws, f"public/acme/{image_id}/") == named
 
 
 # --------------------------------------------------------------------------- duplicates

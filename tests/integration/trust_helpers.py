@@ -36,7 +36,8 @@ class Gate:
 
     def wrap(self, original: Callable[..., Any]) -> Callable[..., Any]:
         def gated(*args: Any, **kwargs: Any) -> Any:
-            if threading.current_thread().name == self.thread_name and self.when(*args, **kwargs):
+            name = threading.current_thread().name  # a run's pool threads carry its name: "A_0"
+            if name.split("_")[0] == self.thread_name and self.when(*args, **kwargs):
                 self.reached.set()
                 assert self._open.wait(30), "the gate was never released"  # noqa: S101
                 if self.fail_with is not None:

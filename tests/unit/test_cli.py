@@ -524,6 +524,92 @@ def test_get_prints_the_image_and_404_exits_1():
     assert code == 1 and "not_found" in err
 
 
+CDN = "http://cdn.test"
+SIG = "Expires=1796097600&Signature=abc~def_&Key-Pair-Id=KTEST"
+
+
+def _delivered(image_id: str, *, signed: bool) -> dict:
+    """An image object as the API answers it once ready (the default profile, two variants)."""
+    base = f"{CDN}/{'images' if signed else 'public'}/t/{image_id}/r1"
+
+    def url(key: str) -> str:
+        return f"{base}/{key}?{SIG}" if signed else f"{base}/{key}"
+
+    def variant(name: str, width: int, height: int, sizes: dict[str, int]) -> dict:
+        ext = {"jpeg": "jpg", "webp": "webp", "avif": "avif"}
+        formats = {fmt: {"url": url(f"{name}.{ext[fmt]}"), "bytes": n} for fmt, n in sizes.items()}
+        return {"url": formats["jpeg"]["url"], "width": width, "height": height, "bytes": sizes["jpeg"],
+                "format": "jpeg", "formats": formats, "auto_url": url(f"{name}.auto.{'-'.join(
+                    ext[f] for f in reversed(list(sizes)))}")}
+
+    variants = {
+        "large": variant("large", 2048, 1536, {"jpeg": 204800, "webp": 81920}),
+        "thumb": variant("thumb", 256, 256, {"jpeg": 9000, "webp": 4000, "avif": 3000}),
+    }
+    return {
+        "id": image_id, "status": "ready", "privacy": "private" if signed else "public", "width": 4000,
+        "height": 3000, "format": "jpeg", "variants": variants,
+        "srcset": {"jpeg": f"{variants['large']['url']} 2048w"},
+        "original": {"url": f"{CDN}/images/t/{image_id}/r1/original.jpg?{SIG}", "width": 4000,
+                     "height": 3000, "bytes": 3 * 1024 * 1024, "format": "jpeg"},
+    }
+
+
+def test_get_urls_prints_each_variants_size_and_format_urls_the_auto_url_and_the_original():
+    fake = FakeImgdrop()
+    fake.images["img7"] = image = _delivered("img7", signed=False)
+    code, out, err = run_cli(["get", "img7", "--urls", "--api", API, "--token", "t"], fake)
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == "img7 · ready · public · 4000×3000 jpeg"
+    large = image["variants"]["large"]
+    # one line per format: the variant's name and size on its first, the fallback starred
+    assert re.fullmatch(r"large\s+2048×1536\s+jpeg\*\s+200\.0 KB\s+" + re.escape(large["url"]), lines[1])
+    assert re.fullmatch(r"\s+webp\s+80\.0 KB\s+" + re.escape(large["formats"]["webp"]["url"]), lines[2])
+    assert re.fullmatch(r"\s+auto\s+" + re.escape(large["auto_url"]), lines[3])
+    assert lines[4].startswith("thumb ") and "256×256" in lines[4]
+    assert [line.split()[0] for line in lines[5:7]] == ["webp", "avif"]
+    assert lines[7].split() == ["auto", image["variants"]["thumb"]["auto_url"]]
+    assert re.fullmatch(r"original\s+4000×3000\s+jpeg\s+3\.0 MB\s+" + re.escape(image["original"]["url"]),
+                        lines[8])
+    # the columns line up: every URL starts at the same column
+    assert len({line.index("http://") for line in lines[1:9]}) == 1
+    assert "variant URLs: unsigned" in out
+    assert "original URL: signed, valid until 2026-12-01 04:00 UTC" in out
+    assert "{" not in out  # not JSON
+
+
+def test_get_urls_of_a_private_image_says_the_variants_are_signed_and_until_when():
+    fake = FakeImgdrop()
+    fake.images["img8"] = image = _delivered("img8", signed=True)
+    code, out, _ = run_cli(["get", "img8", "--urls", "--api", API, "--token", "t"], fake)
+    assert code == 0
+    assert out.splitlines()[0].startswith("img8 · ready · private ·")
+    for variant in image["variants"].values():
+        assert variant["auto_url"] in out
+        assert all(f["url"] in out for f in variant["formats"].values())
+    assert "variant URLs: signed, valid until 2026-12-01 04:00 UTC" in out
+
+
+def test_get_urls_before_the_image_is_ready_says_so_and_a_failed_one_exits_1():
+    fake = FakeImgdrop()
+    fake.images["img5"] = {"id": "img5", "variants": {}, "srcset": {}, "original": None}
+    fake.statuses["img5"] = ["processing", "failed"]
+    code, out, _ = run_cli(["get", "img5", "--urls", "--api", API, "--token", "t"], fake)
+    assert code == 0
+    assert out.splitlines() == ["img5 · processing · public", "no delivery URLs (status processing: they "
+                                "come once the image is ready)"]
+    code, out, _ = run_cli(["get", "img5", "--urls", "--api", API, "--token", "t"], fake)
+    assert code == 1 and "failed" in out
+
+
+def test_get_without_urls_still_prints_the_whole_image_object_as_json():
+    fake = FakeImgdrop()
+    fake.images["img7"] = image = _delivered("img7", signed=False)
+    code, out, _ = run_cli(["get", "img7", "--api", API, "--token", "t"], fake)
+    assert code == 0 and json.loads(out) == image
+
+
 def test_api_paths_are_under_v1():
     assert Api("http://x/", "t")._url("/images/1") == "http://x/v1/images/1"
 

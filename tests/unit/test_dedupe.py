@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
-
-import json
 
 import imagehash
 import numpy as np

@@ -66,8 +66,8 @@ def test_each_hostile_file_ends_as_documented(name):
     rendition = _render_within_budget(data)
     expected = [spec.name for spec in load_profiles()["default"].variants]
     assert sorted(rendition.variants) == sorted(expected)
-    for variant in rendition.variants.values():
-        assert variant.data and variant.width >= 1 and variant.height >= 1
+    for encoded in rendition.variants.values():
+        assert encoded and all(e.data and e.width >= 1 and e.height >= 1 for e in encoded)
     assert len(rendition.sha256) == 64 and len(rendition.phash) == 16
     if case.check is not None:
         case.check(rendition)
@@ -80,7 +80,7 @@ def test_odd_geometry_renders_every_profile(name, profile):
     rendition = _render_within_budget(CORPUS[name].build(), profile)
     expected = {spec.name for spec in load_profiles()[profile].variants}
     assert set(rendition.variants) == expected
-    assert all(v.width >= 1 and v.height >= 1 for v in rendition.variants.values())
+    assert all(e.width >= 1 and e.height >= 1 for encoded in rendition.variants.values() for e in encoded)
 
 
 def test_the_frame_limit_is_read_from_the_header_before_decoding():

@@ -207,7 +207,9 @@ def test_the_templates_own_statements_resolve_per_prefix(stack):
     assert allows(stack, "FinalizeFunction", "s3:DeleteObject", f"{BUCKET_ARN}/images/*")
     # a duplicate keeps no upload of its own: finalize removes it (imgdrop.lifecycle.finalize._settle_duplicate)
     assert allows(stack, "FinalizeFunction", "s3:DeleteObject", f"{BUCKET_ARN}/uploads/*")
-    assert not allows(stack, "FinalizeFunction", "s3:PutObject", f"{BUCKET_ARN}/images/x")
+    # finalize moves variants between images/ and public/ (a privacy change mid-processing), no more
+    assert allows(stack, "FinalizeFunction", "s3:PutObject", f"{BUCKET_ARN}/public/x")
+    assert not allows(stack, "FinalizeFunction", "s3:PutObject", f"{BUCKET_ARN}/uploads/x")
     assert allows(stack, "ApiFunction", "s3:ListBucket", BUCKET_ARN)
 
 

@@ -33,11 +33,3 @@ def test_policy_binds_exact_key_size_range_content_type_and_short_expiry():
     # path-style on the emulator's loopback endpoint, so a browser can reach it
     assert post.url == "http://127.0.0.1:4566/imgdrop-test-bucket"
     assert post.as_dict()["method"] == "POST"
-
-
-def test_presigned_get_uses_cdn_when_configured():
-    store = ObjectStore("b", cdn_base_url="https://cdn.example.org/")
-    assert (
-        store.presigned_get("images/t/i/thumb.jpg", expires_in=60)
-        == "https://cdn.example.org/images/t/i/thumb.jpg"
-    )

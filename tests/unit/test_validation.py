@@ -7,6 +7,20 @@ import pytest
 from imgdrop.validation import safe_filename, slugify, validate_item
 
 TODAY = date(2026, 11, 22)
+
+
+@pytest.fixture(autouse=True)
+def settings_env(monkeypatch):
+    """Settings (read by profiles, which `profile` is checked against) need the deployment's names."""
+    from imgdrop.settings import get_settings
+
+    monkeypatch.setenv("TABLE_NAME", "t")
+    monkeypatch.setenv("BUCKET_NAME", "b")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
 VALID = {"filename": "a.jpg", "content_type": "image/jpeg", "size": 1000}
 
 

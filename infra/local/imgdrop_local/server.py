@@ -109,9 +109,27 @@ def moto_server(port: int, expose_headers: list[str], secret_for: SecretLookup |
     return Server(ip_address="127.0.0.1", port=port, verbose=False)
 
 
+def _cdn_port() -> int:
+    """IMGDROP_CDN_PORT, checked like the other ports; unset, 3001, or when 3001 is taken (another
+    stack, a test session's) a free port, said in the log and the banner."""
+    explicit = os.environ.get("IMGDROP_CDN_PORT")
+    if explicit:
+        _check_port(int(explicit))
+        return int(explicit)
+    try:
+        _check_port(3001)
+        return 3001
+    except PortInUse as exc:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        log.warning("%s: the local CDN listens on %s instead (set IMGDROP_CDN_PORT)", exc, port)
+        return port
+
+
 def dev_token(secret: str) -> str | None:
     try:
-        from imgdrop.auth import issue_token
+        from imgdrop_local.tokens import issue_token
     except ImportError as exc:
         log.warning("no dev token: %s", exc)
         return None
@@ -134,6 +152,8 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
     api_url = f"http://127.0.0.1:{api_port}"
     _check_port(aws_port)
     _check_port(api_port)
+    cdn_port = _cdn_port()
+    os.environ["IMGDROP_CDN_PORT"] = str(cdn_port)  # template.load() resolves CDN_BASE_URL with it
 
     stack = load()
     secret = os.environ.get("JWT_SECRET") or DEV_JWT_SECRET
@@ -189,6 +209,12 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
         dispatcher.start()
         stoppers.insert(0, dispatcher.stop)
 
+        from . import cdn
+
+        local_cdn = cdn.start(stack, cdn_port)
+        stoppers.insert(0, local_cdn.stop)
+        edge_down = local_cdn.cdn.edge.unavailable_reason
+
         token = dev_token(secret)
         lines = [
             "",
@@ -197,7 +223,11 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
             f"  AWS endpoint   {aws_url}   (moto, {REGION}; dummy credentials testing are admin,",
             "                 each function calls as its role: IAM enforced)",
             f"  table {stack.table_name}, bucket {stack.bucket_name}",
+            f"  CDN            {local_cdn.url}   (template.yaml's distribution: public/ unsigned, the rest",
+            f"                 signed by key pair {cdn.LOCAL_CDN_KEY_PAIR_ID}, dev key in {cdn.state_dir()})",
         ]
+        if edge_down:
+            lines.append(f"  edge function  not running: {edge_down}; the CDN answers 502")
         if failed:
             lines.append(f"  not loaded     {', '.join(failed)} (see the log above)")
         if token:
@@ -267,7 +297,7 @@ def main() -> int:
     try:
         return run(stop, banner)
     except PortInUse as exc:
-        log.error("%s: set IMGDROP_API_PORT / IMGDROP_AWS_PORT", exc)
+        log.error("%s: set IMGDROP_API_PORT / IMGDROP_AWS_PORT / IMGDROP_CDN_PORT", exc)
         return 1
     finally:
         sys.stdout = banner

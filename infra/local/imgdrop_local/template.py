@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from imgdrop.auth import LOCAL_DEV_SECRET as DEV_JWT_SECRET
+from .tokens import LOCAL_DEV_SECRET as DEV_JWT_SECRET
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
@@ -26,6 +26,26 @@ ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 PARTITION = "aws"
 LOCAL_API_ID = "imgdroplocal"
+
+# The local CDN (imgdrop_local.cdn) stands in for template.yaml's CloudFront distribution:
+# `!GetAtt <distribution>.DomainName` is its host (and an `https://` URL on it becomes `http://`),
+# `!Ref <AWS::CloudFront::PublicKey>` the dev key pair's id, `!Ref <distribution>` empty (nothing
+# caches locally, so there is nothing to invalidate: CDN_DISTRIBUTION_ID empty makes it a no-op).
+# The private key's secret parameter is the secret create_resources makes (the dev key's PEM); its
+# name ends like a secret ARN's random suffix, so the ARN passes the parameter's AllowedPattern.
+LOCAL_CDN_KEY_PAIR_ID = "KIMGDROPLOCALDEV"
+LOCAL_CDN_SECRET_NAME = "imgdrop-local-cdn-private-key-devkey"  # noqa: S105 - a name  # nosec B105
+LOCAL_CDN_SECRET_ARN = f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{LOCAL_CDN_SECRET_NAME}"
+# Parameters without a default that the local stack answers itself.
+LOCAL_PARAMETERS = {"DeliveryPrivateKeySecretArn": LOCAL_CDN_SECRET_ARN}
+
+
+def local_cdn_port() -> int:
+    return int(os.environ.get("IMGDROP_CDN_PORT") or 3001)
+
+
+def local_cdn_host() -> str:
+    return f"127.0.0.1:{local_cdn_port()}"
 
 
 _PSEUDO = {
@@ -280,6 +300,10 @@ class Resolver:
             value = self.resolve(props.get("FunctionName", name))
         elif kind == "AWS::SNS::Topic":
             value = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{name}"
+        elif kind == "AWS::CloudFront::PublicKey":
+            value = LOCAL_CDN_KEY_PAIR_ID
+        elif kind == "AWS::CloudFront::Distribution":
+            value = ""
         else:
             value = f"local-{name}"
         self._physical[name] = value
@@ -306,6 +330,8 @@ class Resolver:
             return f"arn:aws:s3:::{self.ref(name)}"
         if kind == "AWS::DynamoDB::Table" and attr == "Arn":
             return f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{self.ref(name)}"
+        if kind == "AWS::CloudFront::Distribution" and attr == "DomainName":
+            return local_cdn_host()
         return f"local-{name}-{attr}"
 
     def resolve(self, node: Any) -> Any:
@@ -390,7 +416,7 @@ class Resolver:
 def _parameter_defaults(template: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for name, spec in (template.get("Parameters") or {}).items():
-        value = (overrides or {}).get(name, spec.get("Default", ""))
+        value = (overrides or {}).get(name, spec.get("Default", LOCAL_PARAMETERS.get(name, "")))
         if spec.get("Type") == "CommaDelimitedList" and isinstance(value, str):
             value = [v.strip() for v in value.split(",")] if value else []
         params[name] = value
@@ -417,12 +443,16 @@ def _logical_id(expr: Any) -> str | None:
 
 
 def _env_value(value: Any) -> str:
-    """CloudFormation passes variables as strings: true -> "true", 20 -> "20"."""
+    """CloudFormation passes variables as strings: true -> "true", 20 -> "20". The local CDN
+    speaks plain HTTP: an https URL on its host becomes http."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return str(value).lower()
-    return str(value)
+    text = str(value)
+    if text.startswith(f"https://{local_cdn_host()}"):
+        text = "http://" + text[len("https://"):]
+    return text
 
 
 def _destination(resolver: Resolver, spec: dict[str, Any] | None) -> Destination | None:
@@ -747,9 +777,10 @@ def _client(session_or_clients: Any, service: str) -> Any:
 
 
 def create_resources(session_or_clients: Any, stack: Stack | None = None, *,
-                     jwt_secret: str | None = None) -> dict[str, str]:
-    """Create the table, the bucket (with its CORS rules), the queues and the JWT secret from
-    the template's own properties.
+                     jwt_secret: str | None = None, cdn_private_key: str | None = None) -> dict[str, str]:
+    """Create the table, the bucket (with its CORS rules), the queues, the JWT secret and the
+    secret that CDN_PRIVATE_KEY_SECRET_ARN names (the PEM `cdn_private_key`, by default the local
+    CDN's dev key) from the template's own properties.
 
     `session_or_clients` is a boto3 session (or the boto3 module), or a dict of clients keyed
     by service name ("dynamodb", "s3", "sqs", "secretsmanager"). Used by the local stack and by
@@ -818,4 +849,13 @@ def create_resources(session_or_clients: Any, stack: Stack | None = None, *,
         secret = jwt_secret or os.environ.get("JWT_SECRET") or DEV_JWT_SECRET
         secrets.create_secret(Name=stack.secret_name, SecretString=secret)
         out["secret"] = stack.secret_name
+    cdn_secret_arn = stack.environment(check=False).get("CDN_PRIVATE_KEY_SECRET_ARN")
+    if cdn_secret_arn:
+        if cdn_private_key is None:
+            from .cdn import dev_private_key_pem
+
+            cdn_private_key = dev_private_key_pem()
+        name = cdn_secret_arn.rsplit(":", 1)[-1]  # moto resolves the partial ARN to this name
+        _client(session_or_clients, "secretsmanager").create_secret(Name=name, SecretString=cdn_private_key)
+        out["cdn_secret"] = cdn_secret_arn
     return out

@@ -10,31 +10,44 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from imgdrop.auth import Principal
 from imgdrop.errors import ImgdropError, Unauthorized, ValidationFailed
+from imgdrop.models import ErrorBody, component_schemas
 from imgdrop.observability import logger
+from imgdrop.validation import field_errors
 
-ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "status": {"type": "string"},
-                    "code": {"type": "string"},
-                    "title": {"type": "string"},
-                    "source": {"type": "object", "properties": {"pointer": {"type": "string"}}},
-                },
-                "required": ["status", "code", "title"],
-            },
-        }
-    },
-    "required": ["errors"],
+# What each error status means on any route; its body is always the ErrorBody model.
+ERROR_STATUSES = {
+    400: "The request is malformed, or a field is invalid: a stable code and a JSON pointer per error.",
+    401: "token_missing, token_invalid or token_expired.",
+    403: "insufficient_scope or album_forbidden.",
+    404: "not_found (also another tenant's, or an unreadable album's), or what the code names.",
+    413: "file_too_large: direct uploads are limited to 4 MB.",
+    503: "storage_error: AWS is unavailable; try again.",
 }
+
+
+def documented(
+    answers: dict[int, tuple[str, Any]], *errors: int, auth: bool = True
+) -> dict[int, dict[str, Any]]:
+    """A route's `responses`: its answers ({status: (description, model or None)}), the error
+    statuses it can answer (401 and 403 with `auth`; 503 `storage_error` always), each with its schema."""
+    responses: dict[int, dict[str, Any]] = {}
+    for status, (description, model) in answers.items():
+        responses[status] = {"description": description}
+        if model is not None:
+            responses[status]["content"] = {content_types.APPLICATION_JSON: {"model": model}}
+    for status in sorted({*errors, *((401, 403) if auth else ()), 503}):
+        responses.setdefault(status, {
+            "description": ERROR_STATUSES[status],
+            "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}},
+        })
+    return responses
 
 
 def error_body(errors: list[ImgdropError]) -> str:
@@ -75,18 +88,31 @@ class ImgdropResolver(APIGatewayHttpResolver):
         return super().resolve(event, context)
 
     def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
-        """Powertools documents a 422 on every route; imgdrop answers validation errors with 400
-        (see `_request_invalid`), so the 422 would be a status no route returns."""
+        """The generated document, completed in this one place:
+        - every model of imgdrop.models is a component, also those no route uses yet (webhooks, jobs)
+          and those a route names in its own `requestBody` (both media types of `POST /images`);
+        - no 422 (powertools documents one on every route; imgdrop answers field errors with 400,
+          see `_request_invalid`), and no content on a 204."""
+        from aws_lambda_powertools.event_handler.openapi.models import Components, Schema
+
         schema = super().get_openapi_schema(*args, **kwargs)
         for path_item in (schema.paths or {}).values():
             for method in ("get", "put", "post", "delete", "options", "head", "patch", "trace"):
                 operation = getattr(path_item, method, None)
-                if operation is not None and operation.responses:
-                    operation.responses.pop(422, None)
-                    operation.responses.pop("422", None)
-        if schema.components and schema.components.schemas:
-            schema.components.schemas.pop("HTTPValidationError", None)
-            schema.components.schemas.pop("ValidationError", None)
+                if operation is None or not operation.responses:
+                    continue
+                operation.responses.pop(422, None)
+                operation.responses.pop("422", None)
+                for status in (204, "204"):
+                    if status in operation.responses:
+                        operation.responses[status].content = None
+        schema.components = schema.components or Components()
+        schemas = schema.components.schemas = schema.components.schemas or {}
+        for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+            schemas.pop(name, None)
+        for name, definition in component_schemas().items():
+            if name not in schemas:
+                schemas[name] = Schema.model_validate(definition)
         return schema
 
 
@@ -118,7 +144,13 @@ def build_resolver() -> APIGatewayHttpResolver:
 
     @app.exception_handler(RequestValidationError)
     def _request_invalid(exc: RequestValidationError) -> Response:
-        return error_response([_sanitized(error) for error in exc.errors()], 400)
+        return error_response(_sanitized(list(exc.errors())), 400)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _body_not_json(exc: RequestUnsupportedContentType) -> Response:
+        # a body of another media type is no JSON object: 400, as the document says (not powertools' 415)
+        error = ImgdropError("body_invalid", "The body must be a JSON object (application/json).", 400, "")
+        return error_response([error])
 
     @app.exception_handler(UnicodeDecodeError)
     def _body_not_text(exc: UnicodeDecodeError) -> Response:
@@ -133,27 +165,24 @@ def build_resolver() -> APIGatewayHttpResolver:
     return app
 
 
-def _sanitized(error: dict[str, Any]) -> ImgdropError:
-    """Pydantic's errors without echoing input: a code, a plain title and a JSON pointer."""
-    location = [str(part) for part in error.get("loc", ())]
-    where = location[0] if location else "body"
-    path = location[1:]
-    pointer = "/" + "/".join(path) if path else ""
-    if where == "body" and error.get("type") in {"json_invalid", "model_attributes_type", "dict_type"}:
-        return ImgdropError("body_invalid", "The body must be a JSON object.", 400, pointer or "")
-    kind = "missing" if error.get("type") == "missing" else "invalid"
-    name = path[-1] if path else where
-    if where == "query":
-        return ImgdropError(
-            f"parameter_{kind}",
-            f"Query parameter '{name}' is {kind}.",
-            400,
-            None,
-            {"source": {"parameter": name}},
-        )
-    return ImgdropError(
-        f"field_{kind}", f"Field '{name}' is {kind}: {error.get('msg', '')}".strip(), 400, pointer
-    )
+def _sanitized(errors: list[dict[str, Any]]) -> list[ImgdropError]:
+    """Pydantic's errors of a request without echoing input: body fields get imgdrop's codes and
+    JSON pointers (imgdrop.validation), query parameters `parameter_missing|invalid`."""
+    out: list[ImgdropError] = []
+    for error in errors:
+        location = list(error.get("loc", ()))
+        where = str(location[0]) if location else "body"
+        kind = "missing" if error.get("type") == "missing" else "invalid"
+        if where in ("query", "path"):
+            name = str(location[-1])
+            out.append(ImgdropError(f"parameter_{kind}", f"Parameter '{name}' is {kind}.", 400, None,
+                                    {"source": {"parameter": name}}))
+        elif where != "body" or len(location) < 2 or not isinstance(location[1], str):
+            # the body as a whole: not JSON, not an object
+            out.append(ImgdropError("body_invalid", "The body must be a JSON object.", 400, ""))
+        else:
+            out.extend(field_errors([{**error, "loc": tuple(location[1:])}]))
+    return out
 
 
 def current_principal(app: APIGatewayHttpResolver) -> Principal:

@@ -12,6 +12,7 @@ from imgdrop.store.storage import ObjectStore
 
 if TYPE_CHECKING:
     from imgdrop.dedupe.policy import NearDuplicatePolicy
+    from imgdrop.delivery import Delivery, Invalidator
 
 
 @dataclass
@@ -21,6 +22,8 @@ class Services:
     objects: ObjectStore
     # The near-duplicate index; built lazily since the api only needs it for /similar.
     _index: Any = field(default=None, repr=False)
+    _delivery: Any = field(default=None, repr=False)
+    _invalidator: Any = field(default=None, repr=False)
 
     @property
     def index(self) -> Any:
@@ -29,6 +32,31 @@ class Services:
 
             self._index = NearDuplicateIndex(DynamoHashIndexStore(self.settings.table_name))
         return self._index
+
+    @property
+    def delivery(self) -> Delivery:
+        """CDN URLs: unsigned for public files, signed (key from Secrets Manager) for the rest."""
+        if self._delivery is None:
+            from imgdrop.delivery import Delivery, SecretsManagerKey, UrlSigner
+
+            settings = self.settings
+            signer = None
+            if settings.cdn_key_pair_id and settings.cdn_private_key_secret_arn:
+                signer = UrlSigner(
+                    settings.cdn_key_pair_id,
+                    SecretsManagerKey(settings.cdn_private_key_secret_arn),
+                    window_seconds=settings.signed_url_window_seconds,
+                )
+            self._delivery = Delivery(settings.cdn_base_url, signer)
+        return self._delivery
+
+    @property
+    def invalidator(self) -> Invalidator:
+        if self._invalidator is None:
+            from imgdrop.delivery import Invalidator
+
+            self._invalidator = Invalidator(self.settings.cdn_distribution_id)
+        return self._invalidator
 
     def near_duplicate_policy(self, profile: str | None) -> NearDuplicatePolicy:
         from imgdrop.dedupe.policy import policy_for
@@ -47,6 +75,5 @@ def build_services(settings: Settings | None = None) -> Services:
     objects = ObjectStore(
         settings.bucket_name,
         public_endpoint_url=settings.public_s3_endpoint_url or settings.aws_endpoint_url,
-        cdn_base_url=settings.cdn_base_url,
     )
     return Services(settings=settings, repo=Repository(), objects=objects)

@@ -20,6 +20,29 @@ def decode(data: bytes) -> Image.Image:
     return img
 
 
+PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "gif": "GIF", "webp": "WEBP", "avif": "AVIF"}
+
+
+def sizes(r) -> dict[str, tuple[int, int]]:
+    """{variant: (width, height)} of a Rendition (every encoding of a variant has that size)."""
+    return {name: (encs[0].width, encs[0].height) for name, encs in r.variants.items()}
+
+
+def formats(r) -> dict[str, list[str]]:
+    """{variant: [format, ...]} of a Rendition, the fallback first."""
+    return {name: [e.format for e in encs] for name, encs in r.variants.items()}
+
+
+def fallback(r, name: str):
+    """The fallback encoding of a variant."""
+    return r.variants[name][0]
+
+
+def all_encodings(r):
+    """(variant name, encoding) of every encoding of a Rendition."""
+    return [(name, e) for name, encs in r.variants.items() for e in encs]
+
+
 def quadrants(width: int = 96, height: int = 64) -> Image.Image:
     """An asymmetric RGB image: red, green, blue and white quadrants (TL, TR, BL, BR)."""
     img = Image.new("RGB", (width, height))

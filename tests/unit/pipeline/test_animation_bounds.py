@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sample_images import decode, flat_gif, tiny_frame_gif, tiny_frame_webp
+from sample_images import all_encodings, decode, flat_gif, sizes, tiny_frame_gif, tiny_frame_webp
 
 from imgdrop.errors import ImageRejected
 from imgdrop.pipeline import render
@@ -112,7 +112,7 @@ def _peak_rss(path: Path, profile: str = "default", **kw) -> dict:
         "from imgdrop.pipeline import render\n"
         "try:\n"
         f"    r = render(open(sys.argv[1], 'rb').read(), {profile!r}, **json.loads(sys.argv[2]))\n"
-        "    outcome = {v.name: [v.width, v.height] for v in r.variants.values()}\n"
+        "    outcome = {k: [v[0].width, v[0].height] for k, v in r.variants.items()}\n"
         "except ImageRejected as exc:\n"
         "    outcome = exc.code\n"
         "hwm = [line for line in open('/proc/self/status') if line.startswith('VmHWM:')][0]\n"
@@ -160,7 +160,7 @@ def test_a_10000x10000_still_gif_is_not_an_animation():
     """One frame within max_pixels: a still, whatever the budget's per-frame cap."""
     r = render(flat_gif(10000, 10000, 1), "avatar")
     assert (r.animated, r.frames, r.width, r.height) == (False, 1, 10000, 10000)
-    assert r.variants["l"].format == "jpeg"
+    assert [e.format for e in r.variants["l"]] == ["jpeg", "webp", "avif"]
 
 
 def _frames_of(data: bytes) -> tuple[int, tuple[int, int]]:
@@ -177,9 +177,10 @@ def test_ordinary_animations_stay_animated(width, height, frames):
     assert frames * width * height < DEFAULT_MAX_ANIMATION_PIXELS
     r = render(flat_gif(width, height, frames), "default")
     assert (r.animated, r.frames, r.width, r.height) == (True, frames, width, height)
-    for v in r.variants.values():
-        assert v.format == "webp"
-        assert _frames_of(v.data) == (frames, (v.width, v.height))
+    for encodings in r.variants.values():
+        assert [e.format for e in encodings] == ["gif", "webp"]
+        for e in encodings:
+            assert _frames_of(e.data) == (frames, (e.width, e.height))
 
 
 def _banded_frames(width: int, height: int, frames: int) -> list:
@@ -210,23 +211,19 @@ def test_an_animation_at_the_budget_renders_every_variant_animated(fmt, monkeypa
     kw = {"lossless": True} if fmt == "WEBP" else {}
     data = encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=80, loop=0, **kw)
     r = render(data, "default", max_animation_pixels=width * height * count)
-    assert {k: (v.width, v.height) for k, v in r.variants.items()} == {
-        "large": (300, 500),
-        "medium": (300, 500),
-        "small": (300, 500),
-        "thumb": (256, 256),
-    }
-    for v in r.variants.values():
-        out = decode(v.data)
-        assert out.n_frames == count
+    assert sizes(r) == {"large": (300, 500), "medium": (300, 500), "small": (300, 500), "thumb": (256, 256)}
+    for name, e in all_encodings(r):
+        out = decode(e.data)
+        assert (out.n_frames, e.format) == (count, {"GIF": "gif", "WEBP": "webp"}[out.format])
         for i in (0, 5, 11):
             out.seek(i)
             rgb = out.convert("RGB")
             want = frames[i].getpixel((width // 2, height // 2))
-            rows = (2, v.height // 2, v.height - 3) if v.name == "thumb" else (v.height // 2,)
+            rows = (2, e.height // 2, e.height - 3) if name == "thumb" else (e.height // 2,)
             for y in rows:
-                got = rgb.getpixel((v.width // 2, y))
-                assert max(abs(a - b) for a, b in zip(got, want, strict=True)) < 24, (v.name, i, y, got, want)
+                got = rgb.getpixel((e.width // 2, y))
+                off = max(abs(a - b) for a, b in zip(got, want, strict=True))
+                assert off < 24, (name, e, i, y, got, want)
 
 
 def test_a_big_accepted_animation_is_not_held_decoded(tmp_path):

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageOps
-from sample_images import decode, encode, quadrants
+from sample_images import PIL_FORMAT, all_encodings, decode, encode, fallback, formats, quadrants, sizes
 
 from imgdrop.pipeline import render
 
@@ -31,7 +31,7 @@ def test_every_exif_orientation_is_applied(orientation):
     expected = ImageOps.exif_transpose(decode(data)).convert("RGB")
     r = render(data, "default")
     assert (r.width, r.height) == expected.size
-    out = decode(r.variants["large"].data).convert("RGB")
+    out = decode(fallback(r, "large").data).convert("RGB")
     assert out.size == expected.size
     diff = np.abs(np.asarray(out, dtype=int) - np.asarray(expected, dtype=int)).mean()
     assert diff < 6, f"orientation {orientation}: mean difference {diff}"
@@ -42,30 +42,28 @@ def test_portrait_stored_sideways_comes_out_portrait(china):
     data = _with_orientation(decode(china), 6)
     r = render(data, "default")
     assert (r.width, r.height) == (427, 640)
-    assert {k: (v.width, v.height) for k, v in r.variants.items()} == {
-        "large": (427, 640),
-        "medium": (427, 640),
-        "small": (342, 512),
-        "thumb": (256, 256),
-    }
-    assert decode(r.variants["large"].data).getexif().get(0x0112) is None
+    assert sizes(r) == {"large": (427, 640), "medium": (427, 640), "small": (342, 512), "thumb": (256, 256)}
+    for _, e in all_encodings(r):
+        out = decode(e.data)
+        assert out.size == (e.width, e.height) and out.getexif().get(0x0112) is None
 
 
 def test_progressive_jpeg(china):
     data = encode(decode(china), "JPEG", quality=90, progressive=True)
     r = render(data, "flickr")
     assert (r.format, r.width, r.height) == ("jpeg", 640, 427)
-    assert r.variants["o"].width == 640
+    assert fallback(r, "o").width == 640
 
 
 def test_cmyk_jpeg_is_converted_to_srgb():
     data = encode(Image.new("CMYK", (64, 48), (0, 255, 255, 0)), "JPEG", quality=95)
     assert decode(data).mode == "CMYK"
     r = render(data, "default")
-    out = decode(r.variants["large"].data)
-    assert out.mode == "RGB" and _profile_name(out).startswith("sRGB")
-    red, green, blue = out.getpixel((32, 24))
-    assert red > 180 and green < 80 and blue < 80, (red, green, blue)
+    for _, e in all_encodings(r):
+        out = decode(e.data)
+        assert out.mode == "RGB" and _profile_name(out).startswith("sRGB")
+        red, green, blue = out.getpixel((32, 24))
+        assert red > 180 and green < 80 and blue < 80, (e, red, green, blue)
 
 
 def test_wide_gamut_red_comes_out_srgb_red():
@@ -84,11 +82,11 @@ def test_wide_gamut_red_comes_out_srgb_red():
     assert tuple(pixels[0, 0]) != (255, 0, 0)  # really P3-encoded
     data = encode(Image.fromarray(pixels), "JPEG", quality=98, icc_profile=icc)
     r = render(data, "default")
-    for v in r.variants.values():
-        out = decode(v.data)
+    for _, e in all_encodings(r):
+        out = decode(e.data)
         assert _profile_name(out).startswith("sRGB")
         red_, green, blue = out.convert("RGB").getpixel((out.width // 2, out.height // 2))
-        assert red_ > 245 and green < 16 and blue < 16, (red_, green, blue)
+        assert red_ > 240 and green < 20 and blue < 20, (e, red_, green, blue)
 
 
 def _rgba() -> Image.Image:
@@ -98,42 +96,31 @@ def _rgba() -> Image.Image:
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
-def test_alpha_is_kept_as_png(fmt):
+def test_alpha_gives_a_png_fallback_and_keeps_alpha_in_every_format(fmt):
     kw = {"lossless": True} if fmt == "WEBP" else {}
     r = render(encode(_rgba(), fmt, **kw), "default")
     assert r.has_alpha
-    for v in r.variants.values():
-        assert v.format == "png" and v.filename.endswith(".png")
-        out = decode(v.data)
-        assert out.mode == "RGBA"
-        assert out.getpixel((1, 1))[3] == 0
-        assert out.getpixel((out.width - 2, out.height - 2))[3] == 255
+    assert formats(r) == {
+        "large": ["png", "webp"],
+        "medium": ["png", "webp", "avif"],
+        "small": ["png", "webp", "avif"],
+        "thumb": ["png", "webp", "avif"],
+    }
+    for name, e in all_encodings(r):
+        assert e.ext == e.format and e.mime == f"image/{e.format}"
+        out = decode(e.data)
+        shape = (PIL_FORMAT[e.format], "RGBA", (e.width, e.height))
+        assert (out.format, out.mode, out.size) == shape, (name, e)
+        assert out.getpixel((1, 1))[3] == 0, (name, e)
+        assert out.getpixel((out.width - 2, out.height - 2))[3] == 255, (name, e)
 
 
 def test_opaque_alpha_channel_gives_jpeg():
     data = encode(quadrants(80, 60).convert("RGBA"), "PNG")
     r = render(data, "default")
     assert not r.has_alpha
-    assert {v.format for v in r.variants.values()} == {"jpeg"}
-
-
-def test_webp_sibling_keeps_alpha(tmp_path):
-    from imgdrop.pipeline import parse_profiles
-
-    profiles = parse_profiles(
-        {
-            "profiles": {
-                "p": {
-                    "formats": ["jpeg", "webp"],
-                    "variants": [{"name": "v", "mode": "fit", "width": 40, "height": 40}],
-                }
-            }
-        }
-    )
-    r = render(encode(_rgba(), "PNG"), "p", profiles=profiles)
-    assert sorted(r.variants) == ["v", "v.webp"]
-    assert r.variants["v.webp"].filename == "v.webp" and r.variants["v"].filename == "v.png"
-    assert decode(r.variants["v.webp"].data).getpixel((1, 1))[3] == 0
+    assert {encs[0].format for encs in r.variants.values()} == {"jpeg"}
+    assert {decode(e.data).mode for _, e in all_encodings(r)} == {"RGB"}
 
 
 def test_palette_png_with_transparency():
@@ -142,14 +129,15 @@ def test_palette_png_with_transparency():
     data = encode(img, "PNG", transparency=img.getpixel((1, 1)))
     r = render(data, "default")
     assert (r.width, r.height, r.has_alpha) == (80, 60, True)
-    assert decode(r.variants["small"].data).getpixel((1, 1))[3] == 0
+    assert fallback(r, "small").format == "png"
+    assert decode(fallback(r, "small").data).getpixel((1, 1))[3] == 0
 
 
 def test_palette_png_without_transparency():
     data = encode(quadrants(80, 60).convert("P", palette=Image.Palette.ADAPTIVE, colors=4), "PNG")
     r = render(data, "default")
-    assert not r.has_alpha and r.variants["large"].format == "jpeg"
-    assert decode(r.variants["large"].data).convert("RGB").getpixel((5, 5))[0] > 240
+    assert not r.has_alpha and fallback(r, "large").format == "jpeg"
+    assert decode(fallback(r, "large").data).convert("RGB").getpixel((5, 5))[0] > 240
 
 
 def test_16_bit_rgb_png():
@@ -161,7 +149,7 @@ def test_16_bit_rgb_png():
     data = img.pngsave_buffer(bitdepth=16)
     assert decode(data).mode in ("RGB;16", "RGB", "I;16", "I")  # Pillow reads 16-bit RGB as 8-bit RGB
     r = render(data, "default")
-    out = decode(r.variants["large"].data)
+    out = decode(fallback(r, "large").data)
     assert (out.mode, out.size) == ("RGB", (64, 48))
     right = out.getpixel((62, 24))
     assert right[0] > 240 and 100 < right[1] < 150 and right[2] < 10, right
@@ -172,7 +160,7 @@ def test_gray_and_16_bit_gray_png():
     for data in (encode(gray, "PNG"), encode(gray.convert("I;16"), "PNG")):
         r = render(data, "default")
         assert r.grayscale and not r.has_alpha
-        out = decode(r.variants["large"].data)
+        out = decode(fallback(r, "large").data)
         assert out.size == (64, 64)
         px = np.asarray(out.convert("RGB"), dtype=int)
         assert np.abs(px[..., 0] - px[..., 1]).max() <= 2
@@ -194,7 +182,7 @@ def test_webp_still(china, kw):
         False,
         1,
     )
-    assert r.variants["full"].format == "jpeg"
+    assert formats(r)["full"] == ["jpeg", "webp"]
 
 
 def _frames(n: int, size=(60, 40)) -> list[Image.Image]:
@@ -204,27 +192,79 @@ def _frames(n: int, size=(60, 40)) -> list[Image.Image]:
 
 @pytest.mark.parametrize("stream", [False, True], ids=["decoded-once", "streamed"])
 @pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
-def test_animation_is_kept_as_animated_webp(fmt, stream, monkeypatch):
+def test_animation_gives_animated_gif_and_webp(fmt, stream, monkeypatch):
     if stream:  # an animation too big to hold decoded streams each variant from the source
         monkeypatch.setattr("imgdrop.pipeline.engine.ANIMATION_DECODE_PIXELS", 0)
     frames = _frames(4)
-    data = encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=120, loop=0)
+    durations = [120, 60, 200, 90]
+    data = encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=durations, loop=0)
     r = render(data, "default")
     assert (r.format, r.width, r.height, r.animated, r.frames) == (fmt.lower(), 60, 40, True, 4)
-    for name, v in r.variants.items():
-        assert v.format == "webp" and v.filename == f"{name}.webp"
-        out = decode(v.data)
-        assert out.n_frames == 4 and (out.width, out.height) == (v.width, v.height)
-        assert out.info.get("duration") == 120
-        out.seek(2)
-        assert out.convert("RGB").getpixel((v.width // 2, v.height // 2))[2] > 200  # third frame is blue
-    assert (r.variants["thumb"].width, r.variants["thumb"].height) == (40, 40)
+    assert formats(r) == {name: ["gif", "webp"] for name in ("large", "medium", "small", "thumb")}
+    for name, e in all_encodings(r):
+        out = decode(e.data)
+        shape = (PIL_FORMAT[e.format], 4, (e.width, e.height))
+        assert (out.format, out.n_frames, out.size) == shape, (name, e)
+        assert out.info.get("loop") == 0, (name, e)  # forever
+        got = []
+        for i in range(4):
+            out.seek(i)
+            pixel = out.convert("RGB").getpixel((e.width // 2, e.height // 2))
+            got.append(out.info.get("duration"))  # WebP's is read when the frame loads
+            want = frames[i].getpixel((0, 0))
+            assert max(abs(a - b) for a, b in zip(pixel, want, strict=True)) < 40, (name, e, i, pixel)
+        assert got == durations, (name, e)
+    assert sizes(r)["thumb"] == (40, 40)
+
+
+@pytest.mark.parametrize("loop", [None, 3])
+def test_animation_loop_count_is_kept(loop):
+    frames = _frames(3)
+    kw = {} if loop is None else {"loop": loop}
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, **kw)
+    r = render(data, "avatar")
+    gif, webp = r.variants["s"]
+    assert decode(gif.data).info.get("loop") == loop  # plays once: no NETSCAPE block; else its count
+    assert decode(webp.data).info.get("loop") == (1 if loop is None else loop + 1)  # WebP counts plays
+
+
+def test_animation_with_transparency_keeps_it_in_gif_and_webp():
+    frames = []
+    for i in range(3):
+        img = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
+        img.paste((255, 0, 0, 255) if i % 2 == 0 else (0, 0, 255, 255), (10 + i * 5, 10, 25 + i * 5, 30))
+        frames.append(img)
+    data = encode(
+        frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=100, loop=0, lossless=True
+    )
+    r = render(data, "avatar")
+    assert r.animated and r.has_alpha
+    for _, e in all_encodings(r):
+        out = decode(e.data)
+        for i in range(3):
+            out.seek(i)
+            rgba = out.convert("RGBA")
+            assert rgba.getpixel((1, 1))[3] == 0, (e, i)  # transparent corner, every frame
+            x = (17 + i * 5) * e.width // 40
+            pixel = rgba.getpixel((x, 20))
+            assert pixel[3] == 255 and (pixel[0] > 200) == (i % 2 == 0), (e, i, pixel)
+
+
+def test_animation_without_webp_in_the_profile_is_gif_only():
+    from imgdrop.pipeline import parse_profiles
+
+    frames = _frames(3)
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    doc = {"profiles": {"p": {"formats": ["avif"], "variants": [{"name": "v", "mode": "fit", "width": 30}]}}}
+    r = render(data, "p", profiles=parse_profiles(doc))
+    assert formats(r) == {"v": ["gif"]}  # never avif for an animation
+    assert decode(fallback(r, "v").data).n_frames == 3
 
 
 def test_single_frame_gif_is_a_still():
     r = render(encode(quadrants(60, 40).convert("P"), "GIF"), "default")
     assert (r.format, r.animated, r.frames) == ("gif", False, 1)
-    assert r.variants["large"].format == "jpeg"
+    assert formats(r)["large"] == ["jpeg", "webp"]
 
 
 def test_heic():
@@ -234,7 +274,7 @@ def test_heic():
     pillow_heif.from_pillow(quadrants(96, 64)).save(buf, quality=90)
     r = render(buf.getvalue(), "default")
     assert (r.format, r.mime, r.width, r.height) == ("heic", "image/heic", 96, 64)
-    out = decode(r.variants["large"].data).convert("RGB")
+    out = decode(fallback(r, "large").data).convert("RGB")
     assert out.size == (96, 64)
     assert out.getpixel((10, 10))[0] > 200 and out.getpixel((10, 10))[1] < 60
 
@@ -243,7 +283,7 @@ def test_avif(china):
     data = encode(decode(china), "AVIF", quality=70)
     r = render(data, "default")
     assert (r.format, r.mime, r.width, r.height) == ("avif", "image/avif", 640, 427)
-    assert r.variants["thumb"].width == 256
+    assert sizes(r)["thumb"] == (256, 256)
 
 
 def test_tiff_first_page():
@@ -251,4 +291,4 @@ def test_tiff_first_page():
     data = encode(first, "TIFF", save_all=True, append_images=[second])
     r = render(data, "default")
     assert (r.format, r.width, r.height, r.animated, r.frames) == ("tiff", 96, 64, False, 2)
-    assert decode(r.variants["large"].data).convert("RGB").getpixel((5, 5))[0] > 240
+    assert decode(fallback(r, "large").data).convert("RGB").getpixel((5, 5))[0] > 240

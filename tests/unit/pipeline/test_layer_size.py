@@ -32,10 +32,11 @@ def test_built_layers_are_within_200_mb():
     # A stale or failed build leaves an empty folder: that must not pass as "small enough".
     site = BUILD / "ImagingLayer" / "python"
     missing = [
-        name for name in ("PIL", "pyvips", "pillow_heif", "numpy", "imagehash") if not (site / name).is_dir()
+        name for name in ("PIL", "pyvips", "pillow_heif", "numpy") if not (site / name).is_dir()
     ]
     assert not missing, f"ImagingLayer lacks {missing}: rerun sam build"
-    assert not (site / "scipy").exists() and not (site / "pywt").exists()
+    # the pipeline computes imagehash's hashes with numpy: neither it nor scipy/PyWavelets ship
+    assert not [name for name in ("scipy", "pywt", "imagehash") if (site / name).exists()]
 
 
 def test_the_script_flags_a_layer_over_the_limit(tmp_path):
@@ -59,4 +60,4 @@ def test_the_imaging_layer_source_has_no_python_dir():
     text = (ROOT / "layers" / "imaging" / "requirements.txt").read_text()
     pins = [line.split("#")[0].strip().lower() for line in text.splitlines() if line.split("#")[0].strip()]
     assert pins and not [p for p in pins if p.startswith(("scipy", "pywavelets", "imagehash"))]
-    assert "--no-deps" in makefile and "imagehash==" in makefile
+    assert "imagehash" not in makefile.lower()

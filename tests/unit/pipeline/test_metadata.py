@@ -7,7 +7,7 @@ import json
 
 import pytest
 from PIL import Image, ImageCms, TiffImagePlugin
-from sample_images import decode, encode, quadrants
+from sample_images import all_encodings, decode, encode, quadrants
 
 from imgdrop.pipeline import render
 
@@ -98,7 +98,7 @@ def test_broken_gps_is_ignored(china):
 @pytest.mark.parametrize("profile", ["default", "flickr"])
 def test_variants_keep_no_metadata_only_srgb(camera_jpeg, profile):
     r = render(camera_jpeg, profile)
-    for name, v in r.variants.items():
+    for name, v in all_encodings(r):
         for secret in (
             b"COMMENT-SECRET",
             b"XMP-SECRET",
@@ -126,18 +126,23 @@ def test_png_and_webp_variants_are_stripped_too():
         r = render(data, "default")
         assert r.camera == {"make": "Canon", "model": "Canon EOS R5"}
         assert r.gps is not None
-        for v in r.variants.values():
+        for _, v in all_encodings(r):
             assert b"Canon" not in v.data and b"XMP-SECRET" not in v.data
-            assert "exif" not in decode(v.data).info
+            assert "exif" not in decode(v.data).info and "xmp" not in decode(v.data).info
 
 
 def test_result_summary_is_json(camera_jpeg):
     summary = render(camera_jpeg, "album").summary()
     text = json.dumps(summary)
-    assert json.loads(text)["variants"]["mini"] == {
+    r = render(camera_jpeg, "album")
+    mini = json.loads(text)["variants"]["mini"]
+    assert mini == {
         "width": 100,
         "height": 100,
-        "bytes": summary["variants"]["mini"]["bytes"],
         "format": "jpeg",
+        "bytes": r.variants["mini"][0].bytes,
+        "formats": {e.format: e.bytes for e in r.variants["mini"]},
     }
+    assert list(mini["formats"]) == ["jpeg", "webp", "avif"]
+    assert list(json.loads(text)["variants"]["full"]["formats"]) == ["jpeg", "webp"]
     assert summary["sha256"] and summary["gps"]["lat"] > 48

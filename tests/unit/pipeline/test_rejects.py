@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 import random
 import struct
 import zlib
@@ -40,9 +42,27 @@ def test_empty_file_is_a_file_error():
     assert _code(b"") == "file_error"
 
 
-def test_random_bytes_are_unsupported():
-    data = random.Random(7).randbytes(4096)
-    assert _code(data) == "unsupported_format"
+@pytest.mark.parametrize(
+    "data",
+    [
+        random.Random(7).randbytes(4096),
+        b"just some text, not an image\n" * 10,  # text named .jpg: the name is never read
+        b"<!DOCTYPE html><html><body><img src=x onerror=alert(1)></body></html>",
+        b"<html><body><svg xmlns='http://www.w3.org/2000/svg'/></body></html>",  # an SVG inside HTML
+        b'{"file": "photo.jpg"}',
+        b"PK\x03\x04" + b"\x00" * 64,  # a ZIP
+        b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00" * 64,  # an MP4: a video
+        gzip.compress(b"hello"),
+        b"BMW is a car, not a bitmap" * 4,
+        b"\x00" * 100,
+    ],
+    ids=["random", "text", "html", "html-with-svg", "json", "zip", "mp4", "gzip", "bm-text", "zeros"],
+)
+def test_bytes_that_are_no_image_are_a_file_error(data):
+    with pytest.raises(ImageRejected) as err:
+        sniff(data)
+    assert err.value.code == "file_error"
+    assert _code(data) == "file_error"
 
 
 def test_truncated_jpeg_is_a_file_error(china):
@@ -59,20 +79,91 @@ def test_signature_then_garbage_is_a_file_error():
     assert _code(b"\xff\xd8\xff\xe0" + b"\x00" * 100) == "file_error"
 
 
-@pytest.mark.parametrize(
-    "data",
-    [
-        b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>',
-        b'<svg xmlns="http://www.w3.org/2000/svg"><rect width="5" height="5"/></svg>',
-        b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n",
-        b"<!DOCTYPE html><html><body><img src=x onerror=alert(1)></body></html>",
-        b"just some text, not an image\n" * 10,
-        b"BM" + b"\x00" * 64,  # BMP: a real image format, but not one imgdrop accepts
-    ],
-    ids=["svg-xml", "svg", "pdf", "html", "text", "bmp"],
-)
-def test_non_images_are_unsupported(data):
+def _pillow(fmt: str, mode: str = "RGB", **kw) -> bytes:
+    return encode(quadrants(64, 48).convert(mode), fmt, **kw)
+
+
+UNSUPPORTED = {
+    "svg-xml": b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>',
+    "svg": b'<svg xmlns="http://www.w3.org/2000/svg"><rect width="5" height="5"/></svg>',
+    "svg-doctype": b'<?xml version="1.0" encoding="UTF-8"?>\n<!-- made by hand -->\n'
+    b'<!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n<svg:svg xmlns:svg="http://www.w3.org/2000/svg"/>',
+    "svg-bom": b"\xef\xbb\xbf  <svg xmlns='http://www.w3.org/2000/svg'/>",
+    "svgz": gzip.compress(b'<svg xmlns="http://www.w3.org/2000/svg"/>'),
+    "svg-zlib": zlib.compress(b'<svg xmlns="http://www.w3.org/2000/svg"/>'),
+    "pdf": b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n",
+    "psd": b"8BPS\x00\x01" + b"\x00" * 64,
+    "postscript": b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n",
+    "jxl": b"\xff\x0a" + b"\x00" * 64,
+    "jxl-container": b"\x00\x00\x00\x0cJXL \r\n\x87\n" + b"\x00" * 64,
+    "exr": b"\x76\x2f\x31\x01" + b"\x00" * 64,
+    "cr3": b"\x00\x00\x00\x18ftypcrx \x00\x00\x00\x01crx isom" + b"\x00" * 64,
+}
+PILLOW_UNSUPPORTED = {
+    "bmp": lambda: _pillow("BMP"),
+    "ico": lambda: _pillow("ICO"),
+    "tga": lambda: _pillow("TGA"),
+    "ppm": lambda: _pillow("PPM"),
+    "jpeg2000": lambda: _pillow("JPEG2000"),
+    "eps": lambda: _pillow("EPS"),
+    "dds": lambda: _pillow("DDS", "RGBA"),
+    "qoi": lambda: _pillow("QOI"),
+    "pdf-pillow": lambda: _pillow("PDF"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNSUPPORTED) + sorted(PILLOW_UNSUPPORTED))
+def test_image_formats_imgdrop_does_not_take_are_unsupported(name):
+    data = UNSUPPORTED[name] if name in UNSUPPORTED else PILLOW_UNSUPPORTED[name]()
     assert _code(data) == "unsupported_format"
+
+
+def _truncations(data: bytes) -> list[bytes]:
+    return [data[:n] for n in (len(data) // 3, len(data) // 2, len(data) * 3 // 4, len(data) - 20)]
+
+
+def _animated(fmt: str) -> bytes:
+    frames = [quadrants(96, 64).rotate(90 * i) for i in range(4)]
+    return encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=50, loop=0)
+
+
+def _heic() -> bytes:
+    import pillow_heif
+
+    buf = io.BytesIO()
+    pillow_heif.from_pillow(quadrants(96, 64)).save(buf, quality=80)
+    return buf.getvalue()
+
+
+ACCEPTED = {
+    "jpeg": lambda: _pillow("JPEG", quality=90),
+    "progressive-jpeg": lambda: _pillow("JPEG", quality=90, progressive=True),
+    "png": lambda: encode(quadrants(300, 200), "PNG"),
+    "gif": lambda: _pillow("GIF", "P"),
+    "animated-gif": lambda: _animated("GIF"),
+    "webp": lambda: _pillow("WEBP"),
+    "webp-lossless": lambda: _pillow("WEBP", lossless=True),
+    "animated-webp": lambda: _animated("WEBP"),
+    "avif": lambda: _pillow("AVIF"),
+    "tiff": lambda: encode(quadrants(300, 200), "TIFF"),
+    "tiff-deflate": lambda: encode(quadrants(300, 200), "TIFF", compression="tiff_adobe_deflate"),
+    "heic": _heic,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACCEPTED))
+def test_a_truncated_image_of_every_accepted_format_is_a_file_error(name):
+    data = ACCEPTED[name]()
+    assert render(data, "avatar").width > 0  # whole, it renders
+    for cut in _truncations(data):
+        assert _code(cut) == "file_error", (name, len(cut), len(data))
+
+
+def test_a_gif_ending_between_frames_without_its_trailer_is_accepted():
+    """Browsers show such a GIF (its frames are whole); only a frame cut short is corrupt."""
+    data = _animated("GIF")
+    assert data.endswith(b"\x00;")
+    assert render(data[:-1], "avatar").frames == 4
 
 
 def test_bomb_header_is_refused_before_decoding():

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from imgdrop.auth import Principal
-from imgdrop.errors import ImgdropError, NotFound, ValidationFailed
+from imgdrop.errors import NotFound
 from imgdrop.ids import new_id, now_iso
+from imgdrop.models import AlbumCreate
 from imgdrop.store.db import AlbumRecord, tenant_pk
 
 if TYPE_CHECKING:
@@ -17,15 +18,10 @@ def present_album(album: AlbumRecord) -> dict[str, Any]:
     return {"id": album.id, "name": album.name, "created_at": album.created_at}
 
 
-def create_album(principal: Principal, body: Any, services: Services) -> AlbumRecord:
+def create_album(principal: Principal, body: AlbumCreate, services: Services) -> AlbumRecord:
+    """A new album; the body's fields were checked against the model (name 1..100, not blank)."""
     principal.require("images:write")
-    name = body.get("name") if isinstance(body, dict) else None
-    if not isinstance(name, str) or not name.strip():
-        raise ValidationFailed([ImgdropError("name_blank", "Name is required.", 400, "/name")])
-    if len(name) > 100:
-        raise ValidationFailed(
-            [ImgdropError("name_too_long", "Name cannot be more than 100 characters.", 400, "/name")]
-        )
+    name = body.name
     album_id = new_id()
     album = AlbumRecord(
         tenant_pk(principal.tenant),

@@ -10,6 +10,8 @@ from imgdrop.catalogue.tags import resolve_labels
 from imgdrop.dedupe.exact import CLAIM, readable_matches
 from imgdrop.errors import Forbidden, ImgdropError, NotFound, StorageError, ValidationFailed
 from imgdrop.ids import now_iso
+from imgdrop.lifecycle import placement
+from imgdrop.models import ImagePatch
 from imgdrop.services import Services
 from imgdrop.store.db import (
     SETTLED,
@@ -17,10 +19,9 @@ from imgdrop.store.db import (
     album_gsi_pk,
     image_sk,
 )
-from imgdrop.store.storage import variant_prefix
+from imgdrop.store.storage import image_prefixes
 from imgdrop.validation import (
     DESCRIPTIVE_FIELDS,
-    PATCHABLE_FIELDS,
     ItemSpec,
     validate_item,
 )
@@ -53,7 +54,7 @@ def patch_image(principal: Principal, image_id: str, raw: Any, services: Service
     read earlier, so nothing processing or finalize wrote meanwhile is undone, and a deleted
     image is never recreated."""
     principal.require("images:write")
-    spec, errors = validate_item(raw, "", max_bytes=0, require_upload_fields=False, allowed=PATCHABLE_FIELDS)
+    spec, errors = validate_item(raw, "", max_bytes=0, model=ImagePatch)
     for _ in range(3):
         record = get_image(principal, image_id, services)
         _require_change_rights(principal, record)
@@ -61,8 +62,26 @@ def patch_image(principal: Principal, image_id: str, raw: Any, services: Service
             raise ValidationFailed(errors)
         assert isinstance(raw, dict)  # noqa: S101 - validate_item rejects anything else  # nosec B101
         actions, condition = _patch_actions(principal, record, raw, spec, services)
+        # A change of privacy moves the files in the same write: never private with public files.
+        privacy = (raw["privacy"] or "public") if "privacy" in raw else None
+        move = placement.move_for(record, privacy != "private", services) if privacy else None
+        if move is not None:
+            if not move.complete:
+                move.abandon(principal.tenant, image_id)
+                continue
+            actions.append(ImageRecord.variants.set(move.variants))
+            condition &= ImageRecord.variants == record.variants
         if services.repo.update_image(record, actions, condition):
+            if move is not None:
+                move.commit()
+            if privacy == "private":
+                # Also when a retry finds the files moved already: the CDN may still hold them.
+                services.invalidator.invalidate(
+                    placement.public_paths(record), f"private:{record.updated_at}"
+                )
             return record
+        if move is not None:
+            move.abandon(principal.tenant, image_id)
     # The image kept changing under us (or was deleted): answer what is there now.
     if services.repo.get_image(principal.tenant, image_id) is None:
         raise NotFound("Image")
@@ -139,7 +158,9 @@ def delete_image(principal: Principal, image_id: str, services: Services) -> Non
     if not services.repo.delete_image(record):
         raise NotFound("Image")
     services.objects.delete([record.upload_key])
-    services.objects.delete_prefix(variant_prefix(principal.tenant, record.id))
+    for prefix in image_prefixes(principal.tenant, record.id):
+        services.objects.delete_prefix(prefix)
+    services.invalidator.invalidate(placement.public_paths(record), "deleted")
     result = record.result or {}
     if result.get("sha256"):
         services.repo.release_claim(principal.tenant, CLAIM, result["sha256"], record.id)

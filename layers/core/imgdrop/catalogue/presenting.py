@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from imgdrop.auth import Principal
+from imgdrop.models import Image
+from imgdrop.profiles import fit_variant_names
 from imgdrop.services import Services
 from imgdrop.store.db import (
     SETTLED,
@@ -18,26 +20,21 @@ from imgdrop.validation import (
 
 
 def present_image(record: ImageRecord, services: Services, reader: Principal | None = None) -> dict[str, Any]:
-    """The contract's image object; URLs are presigned for the caller at read time. Given the
+    """The contract's image object, its URLs delivery URLs (see imgdrop.delivery). Given the
     reader, `similar` and `duplicate_of` name only images the reader may read."""
-    settings = services.settings
-    expires = settings.download_expiry_seconds
     result = record.result or {}
     fields = record.fields or {}
-    variants = {
-        name: {
-            "url": services.objects.presigned_get(spec["key"], expires_in=expires),
-            "width": spec["width"],
-            "height": spec["height"],
-            "bytes": spec["bytes"],
-            "format": spec["format"],
-        }
-        for name, spec in (record.variants or {}).items()
-    }
-    original = None
-    if record.original:
-        original = {k: v for k, v in record.original.items() if k != "key"}
-        original["url"] = services.objects.presigned_get(record.original["key"], expires_in=expires)
+    # Files are shown once the image is ready: a processing run's may still lose the image.
+    ready = record.status == "ready"
+    privacy = fields.get("privacy") or "public"
+    variants, srcset = (
+        services.delivery.variant_answers(
+            record.variants, privacy, fit_variants=fit_variant_names(record.profile)
+        )
+        if ready and record.variants
+        else ({}, {})
+    )
+    original = services.delivery.original_answer(record.original) if ready and record.original else None
     errors = record.errors or []
     hidden = _hidden_from(record, services, reader)
     body: dict[str, Any] = {
@@ -58,10 +55,12 @@ def present_image(record: ImageRecord, services: Services, reader: Principal | N
     }
     for name in (*DESCRIPTIVE_FIELDS, "usage_license_name"):
         body.setdefault(name, fields.get(name))
+    body["privacy"] = privacy
     body.update(
         {
             "tags": record.tags if record.status in SETTLED else [{"id": t} for t in record.tag_ids],
             "variants": variants,
+            "srcset": srcset,
             "original": original,
             "phash": result.get("phash"),
             "dhash": result.get("dhash"),
@@ -86,7 +85,9 @@ def present_image(record: ImageRecord, services: Services, reader: Principal | N
             "links": {"self": image_link(services, record.id)},
         }
     )
-    return body
+    # The one definition of the image object: the API's answers, EventBridge events and webhook
+    # payloads all pass through it, so none can drift from the OpenAPI document.
+    return Image.model_validate(body).model_dump(mode="json")
 
 
 def _hidden_from(record: ImageRecord, services: Services, reader: Principal | None) -> set[str]:

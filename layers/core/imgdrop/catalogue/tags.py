@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from imgdrop.auth import Principal
-from imgdrop.errors import ImgdropError, NotFound, ValidationFailed
+from imgdrop.errors import NotFound
 from imgdrop.ids import new_id, now_iso
+from imgdrop.models import TagCreate
 from imgdrop.store.db import TagRecord, tenant_pk
 
 if TYPE_CHECKING:
@@ -17,28 +18,10 @@ def present_tag(tag: TagRecord) -> dict[str, Any]:
     return {"id": tag.id, "category": tag.category, "label": tag.label}
 
 
-def create_tag(principal: Principal, body: Any, services: Services) -> TagRecord:
+def create_tag(principal: Principal, body: TagCreate, services: Services) -> TagRecord:
+    """A new tag; the body's fields were checked against the model (label 1..64, not blank)."""
     principal.require("tags:write")
-    errors = []
-    if not isinstance(body, dict):
-        raise ValidationFailed([ImgdropError("body_invalid", "The body must be a JSON object.", 400, "")])
-    label = body.get("label")
-    category = body.get("category")
-    if not isinstance(label, str) or not label.strip():
-        errors.append(ImgdropError("label_blank", "Label is required.", 400, "/label"))
-    elif len(label) > 64:
-        errors.append(
-            ImgdropError("label_too_long", "Label cannot be more than 64 characters.", 400, "/label")
-        )
-    if category is not None and (not isinstance(category, str) or len(category) > 64):
-        errors.append(
-            ImgdropError(
-                "category_invalid", "Category must be a string of at most 64 characters.", 400, "/category"
-            )
-        )
-    if errors or not isinstance(label, str):
-        raise ValidationFailed(errors)
-    return _new_tag(principal.tenant, label.strip(), category, services)
+    return _new_tag(principal.tenant, body.label.strip(), body.category, services)
 
 
 def _new_tag(tenant: str, label: str, category: str | None, services: Services) -> TagRecord:

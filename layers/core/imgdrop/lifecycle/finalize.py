@@ -20,11 +20,11 @@ from imgdrop.catalogue.presenting import present_image
 from imgdrop.catalogue.tags import resolve_tags
 from imgdrop.dedupe.exact import ALREADY_EXISTS, canonical_image, uploader_of
 from imgdrop.errors import StorageError
-from imgdrop.lifecycle import transitions
+from imgdrop.lifecycle import placement, transitions
 from imgdrop.observability import logger, metrics
 from imgdrop.services import Services
 from imgdrop.store.db import SETTLED, ImageRecord
-from imgdrop.store.storage import parse_upload_key, run_prefix, variant_prefix
+from imgdrop.store.storage import image_prefixes, parse_upload_key, run_prefix
 
 DETAIL_TYPES = {"ready": "Image Ready", "failed": "Image Failed", "duplicate": "Image Duplicate"}
 
@@ -88,7 +88,8 @@ def settle_failure(
         return _settle_rendered(record, record.run_id, services, events)
     # A crash between two variant writes leaves some behind that no record names: remove this
     # run's before failing the image (and before settling, so a crash here is retried, not forgotten).
-    services.objects.delete_prefix(run_prefix(tenant, image_id, record.run_id))
+    for public in (False, True):
+        services.objects.delete_prefix(run_prefix(tenant, image_id, record.run_id, public=public))
     message = str(error.get("errorMessage") or error.get("errorType") or "processing failed")[:300]
     errors = [{"code": "processing_error", "title": f"Processing failed after retries: {message}"}]
     return _settle_failed(record, record.run_id, errors, services, events)
@@ -142,6 +143,9 @@ def _settle_rendered(
     if "duplicate_of" in outcome:
         return _settle_duplicate(settled, run_id, outcome["duplicate_of"], ALREADY_EXISTS, services, events)
     _remove_other_runs(settled, services)
+    # A PATCH of the privacy while it processed: its files move where the new privacy serves
+    # them (read again: a transaction does not refresh the record it wrote).
+    settled = placement.place(services.repo.get_image(settled.tenant, settled.id) or settled, services)
     return _settled(settled, "ready", services, events)
 
 
@@ -163,7 +167,7 @@ def _settle_duplicate(
         return None
     # The canonical image holds these bytes: this upload keeps no files of its own.
     services.objects.delete([settled.upload_key])
-    services.objects.delete_prefix(variant_prefix(settled.tenant, settled.id))
+    _remove_all_files(settled, services)
     phash = (settled.result or {}).get("phash")
     if phash and indexed:
         services.index.remove(settled.tenant, settled.id, phash)
@@ -184,16 +188,22 @@ def _settle_failed(
     if settled is None:
         return None
     # Settled: no run can store files any more, so whatever any run left can go.
-    services.objects.delete_prefix(variant_prefix(settled.tenant, settled.id))
+    _remove_all_files(settled, services)
     return _settled(settled, "failed", services, events)
+
+
+def _remove_all_files(record: ImageRecord, services: Services) -> None:
+    for prefix in image_prefixes(record.tenant, record.id):
+        services.objects.delete_prefix(prefix)
 
 
 def _remove_other_runs(record: ImageRecord, services: Services) -> None:
     """Files of runs that lost the image (died, then were taken over): nothing names them."""
-    keep = run_prefix(record.tenant, record.id, record.run_id)
+    keep = tuple(run_prefix(record.tenant, record.id, record.run_id, public=p) for p in (False, True))
     stray = [
         key
-        for key, _ in services.objects.list_keys(variant_prefix(record.tenant, record.id))
+        for prefix in image_prefixes(record.tenant, record.id)
+        for key, _ in services.objects.list_keys(prefix)
         if not key.startswith(keep)
     ]
     if stray:

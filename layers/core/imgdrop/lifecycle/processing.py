@@ -8,6 +8,8 @@ Every step is safe to repeat: S3 delivers events at least once and Lambda retrie
 from __future__ import annotations
 
 import hashlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -15,16 +17,17 @@ from typing import TYPE_CHECKING, Any
 from imgdrop.dedupe.exact import ALREADY_EXISTS, existing_image, point_claim_at, readable_matches, uploader_of
 from imgdrop.errors import ImageRejected
 from imgdrop.ids import now_iso, utc_now
-from imgdrop.lifecycle import transitions
+from imgdrop.lifecycle import placement, transitions
 from imgdrop.observability import logger
+from imgdrop.profiles import deployed_profiles
 from imgdrop.services import Services
 from imgdrop.store.db import SETTLED, ImageRecord
-from imgdrop.store.storage import parse_upload_key, run_prefix
+from imgdrop.store.storage import PRIVATE_CACHE_CONTROL, PUBLIC_CACHE_CONTROL, parse_upload_key, run_prefix
 
 if TYPE_CHECKING:  # auth brings PyJWT: the process function needs only the type
     from imgdrop.auth import Principal
 
-IMMUTABLE = "private, max-age=31536000, immutable"
+WRITE_CONCURRENCY = 8
 ORIGINAL_EXTENSIONS = {"jpeg": "jpg", "tiff": "tif"}
 # A run's lease outlasts the function's timeout: a run past it has surely been stopped.
 LEASE_MARGIN = timedelta(seconds=60)
@@ -100,6 +103,7 @@ def _render_and_store(record: ImageRecord, run_id: str, services: Services) -> O
         max_pixels=settings.max_pixels,
         max_frames=settings.max_frames,
         max_animation_pixels=settings.max_animation_pixels,
+        profiles=deployed_profiles(),
     )
     tenant, image_id = record.tenant, record.id
     uploader = uploader_of(record)
@@ -121,21 +125,27 @@ def _render_and_store(record: ImageRecord, run_id: str, services: Services) -> O
         return _duplicate(record, run_id, rendition, verdict.duplicate_of, services)
 
     # This run's own folder: a run that loses the image removes only what it wrote itself.
-    prefix = run_prefix(tenant, image_id, run_id)
-    variants = {}
-    for name, variant in rendition.variants.items():
-        key = prefix + variant.filename
-        services.objects.write(key, variant.data, content_type=variant.mime, cache_control=IMMUTABLE)
+    # Variants go where the image's privacy serves them; the original is always private.
+    public = placement.is_public(record)
+    prefix = run_prefix(tenant, image_id, run_id, public=public)
+    private_prefix = run_prefix(tenant, image_id, run_id)
+    original_key = f"{private_prefix}original.{ORIGINAL_EXTENSIONS.get(rendition.format, rendition.format)}"
+    writes = [(original_key, data, rendition.mime, PRIVATE_CACHE_CONTROL)]
+    variants: dict[str, Any] = {}
+    for name, encodings in rendition.variants.items():
+        formats = {}
+        for encoding in encodings:
+            key = f"{prefix}{name}.{encoding.ext}"
+            writes.append((key, encoding.data, encoding.mime, cache_control(public)))
+            formats[encoding.format] = {"key": key, "bytes": len(encoding.data)}
+        fallback = encodings[0]
         variants[name] = {
-            "key": key,
-            "width": variant.width,
-            "height": variant.height,
-            "bytes": len(variant.data),
-            "format": variant.format,
+            "width": fallback.width,
+            "height": fallback.height,
+            "format": fallback.format,
+            "formats": formats,
         }
-    # The bytes that were verified, kept where no presigned POST can replace them.
-    original_key = f"{prefix}original.{ORIGINAL_EXTENSIONS.get(rendition.format, rendition.format)}"
-    services.objects.write(original_key, data, content_type=rendition.mime, cache_control=IMMUTABLE)
+    _write_all(services, writes)
     similar = [{"id": other, "distance": distance} for other, distance in verdict.similar]
     stored = transitions.store_rendition(
         services.repo,
@@ -155,11 +165,27 @@ def _render_and_store(record: ImageRecord, run_id: str, services: Services) -> O
     if not stored:
         # Another run holds the image now, or it settled (failed) while we worked: leave what
         # anyone else wrote alone.
-        services.objects.delete_prefix(prefix)
+        services.objects.delete([key for key, *_ in writes])
         return Outcome("skipped", tenant, image_id, run_id=run_id)
     services.objects.delete([record.upload_key])
     services.index.add(tenant, image_id, rendition.phash)
     return Outcome("rendered", tenant, image_id, similar=similar, run_id=run_id)
+
+
+def cache_control(public: bool) -> str:
+    return PUBLIC_CACHE_CONTROL if public else PRIVATE_CACHE_CONTROL
+
+
+def _write_all(services: Services, writes: list[tuple[str, bytes, str, str]]) -> None:
+    """A dozen small PUTs per image: in parallel, so the run's time is one write's, not twelve."""
+
+    def write(item: tuple[str, bytes, str, str]) -> None:
+        key, data, content_type, cache = item
+        services.objects.write(key, data, content_type=content_type, cache_control=cache)
+
+    # Named after the run's thread, so its logs (and the tests' gates) follow it into the pool.
+    with ThreadPoolExecutor(WRITE_CONCURRENCY, thread_name_prefix=threading.current_thread().name) as pool:
+        list(pool.map(write, writes))
 
 
 def _readable_near_duplicates(

@@ -185,3 +185,17 @@ def settle_ready_claiming(
     return repo.update_image_and_claim(
         record, _settle_actions("ready", tags, []), _settling(record, run_id), claim, claim_condition
     )
+
+
+def place_variants(repo: Repository, record: ImageRecord, variants: dict[str, Any]) -> bool:
+    """Name the variants' new keys after they moved between the public and the private folder
+    (a change of privacy): only while the image is ready from the same run, its variants and
+    its fields (privacy among them) are what the move was computed from."""
+    return repo.update_image(
+        record,
+        [ImageRecord.variants.set(variants), ImageRecord.updated_at.set(now_iso())],
+        condition=(ImageRecord.status == "ready")
+        & (ImageRecord.run_id == record.run_id)
+        & (ImageRecord.variants == record.variants)
+        & (ImageRecord.fields == record.fields),
+    )

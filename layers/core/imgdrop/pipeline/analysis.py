@@ -45,8 +45,6 @@ def dhash(gray: Image.Image) -> str:
     return _hex(pixels[:, 1:] > pixels[:, :-1])
 
 
-
-
 def blurhash_of(rgb: Image.Image, x: int = 4, y: int = 3) -> str:
     """The BlurHash of an RGB image, shrunk to 32 px first (the pure-Python `blurhash`
     package: it has a wheel for the layer, and 32 px keeps its loops to a few milliseconds)."""

@@ -6,17 +6,18 @@ import contextlib
 import hashlib
 import io
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
 
 from imgdrop.errors import ImageRejected, ImgdropError
+from imgdrop.profiles import Profile, load_profiles
 
 from . import analysis, metadata
-from .profiles import Plan, Profile, load_profiles, plan
-from .sniff import MIME, sniff
+from .encode import Encoding, encode, page_height
+from .geometry import Plan, plan
+from .sniff import MIME, gif_truncated, sniff
 
 DEFAULT_MAX_PIXELS = 100_000_000
 DEFAULT_MAX_FRAMES = 1000
@@ -42,10 +43,6 @@ ANIMATION_DECODE_PIXELS = 32_000_000
 # glibc arenas for the whole process (0: leave malloc alone); see _limit_malloc_arenas.
 MALLOC_ARENAS = 1
 _M_ARENA_MAX = -8
-# Animated WebP is slow to encode (each frame is a full WebP encode): the lowest effort.
-# Measured on 24 frames of 480x320 at Q80: effort 0 encodes in ~70% of effort 2's time, files
-# ~20% bigger, PSNR ~0.4 dB higher (effort 1: ~88% of the time, ~10% bigger, same PSNR as 0).
-ANIMATION_WEBP_EFFORT = 0
 
 _PIL_FORMAT = {
     "jpeg": "JPEG",
@@ -56,41 +53,6 @@ _PIL_FORMAT = {
     "avif": "AVIF",
     "heic": "HEIF",
 }
-_EXT = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif", "gif": "gif"}
-_VARIANT_MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif"}
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One encoded output. ``filename`` is the object name to store it under."""
-
-    data: bytes = field(repr=False)
-    format: str  # jpeg | png | webp | avif
-    width: int
-    height: int
-    name: str = ""
-
-    @property
-    def ext(self) -> str:
-        return _EXT[self.format]
-
-    @property
-    def mime(self) -> str:
-        return _VARIANT_MIME[self.format]
-
-    @property
-    def bytes(self) -> int:
-        return len(self.data)
-
-    @property
-    def filename(self) -> str:
-        """``large.jpg`` for a primary, ``large.webp`` for the sibling named ``large.webp``."""
-        suffix = f".{self.ext}"
-        return self.name if self.name.endswith(suffix) else f"{self.name}{suffix}"
-
-    def __iter__(self) -> Iterator[Any]:
-        """Unpacks as design.md's ``(data, format, width, height)``."""
-        return iter((self.data, self.format, self.width, self.height))
 
 
 @dataclass
@@ -112,15 +74,24 @@ class Rendition:
     blurhash: str
     animated: bool
     frames: int
-    variants: dict[str, Variant]
+    variants: dict[str, list[Encoding]]  # name -> its encodings, the fallback first
     profile: str = "default"
 
     def summary(self) -> dict[str, Any]:
-        """Everything but the variant bytes, JSON-ready (variants as width/height/bytes/format)."""
+        """Everything but the encoded bytes, JSON-ready. Each variant is
+        ``{"width", "height", "format", "bytes", "formats": {fmt: bytes}}``: ``format`` and
+        ``bytes`` are the fallback's, ``formats`` every encoding's size in order (fallback first).
+        """
         out = {k: v for k, v in self.__dict__.items() if k != "variants"}
         out["variants"] = {
-            name: {"width": v.width, "height": v.height, "bytes": v.bytes, "format": v.format}
-            for name, v in self.variants.items()
+            name: {
+                "width": encs[0].width,
+                "height": encs[0].height,
+                "format": encs[0].format,
+                "bytes": encs[0].bytes,
+                "formats": {e.format: e.bytes for e in encs},
+            }
+            for name, encs in self.variants.items()
         }
         return out
 
@@ -187,7 +158,7 @@ def _open_header(
         _register_heif()
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore")  # bombs are checked below; damaged tags: the decode decides
             im = Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[fmt]])
             width, height = im.size
             if width * height > max_pixels:
@@ -214,15 +185,17 @@ def _check_animation(frames: int, width: int, height: int, limit: int) -> None:
     """Refuse an animation over ``limit`` pixels in all its frames, or over limit / 8 a frame.
 
     Every frame of a GIF or animated WebP is painted on the whole canvas (a 1x1 frame
-    included), and decoding, resizing and above all encoding the animated WebP variants cost
-    in proportion to frames x canvas: the encoder does ~8-14 MP/s on one core at effort 0, and
-    the built-in profiles' variants add up to 1-2x the canvas (capped at their boxes). Memory
-    is bounded by one variant's frames at a time (GIF streams; WebP's loader decodes all the
-    frames up front) plus the encoder's ~25-50 bytes a pixel of one frame, hence the cap on
-    the canvas. At the default (100 M, 12.5 M a frame) the worst animations measured (photo
-    frames, 2048x2048 x 23 in WebP through the product profile: ~14-22 s of one core, 0.66 GB;
-    3535x3535 x 8 with alpha through flickr's original-size variant: ~0.98 GB) stay far inside
-    the process function's 120 s and 2048 MB. Memory, not time, set it: at 200 M a WebP's
+    included), and decoding, resizing and above all encoding the animated variants cost in
+    proportion to frames x canvas: each variant is encoded twice, animated WebP at effort 0
+    (~8-14 MP/s on one core) and GIF (~20-35 MP/s of quantising and LZW), and the built-in
+    profiles' variants add up to 1-2x the canvas (capped at their boxes). Memory is bounded by
+    one variant's frames at a time (GIF streams; WebP's loader decodes all the frames up
+    front) plus the WebP encoder's ~25-50 bytes a pixel of one frame, hence the cap on the
+    canvas. At the default (100 M, 12.5 M a frame) the worst animations measured (photo
+    frames, 2048x2048 x 23 in WebP through the product profile: ~30 s of one loaded core with
+    both formats, 0.76 GB, of which ~32 MB of GIF for the 2048 px variant alone; 3535x3535 x 8
+    with alpha through flickr's original-size variant: ~1.05 GB) stay inside the process
+    function's 120 s and 2048 MB. Memory, not time, set it: at 200 M a WebP's
     up-front decode alone is 0.8 GB. The review's bombs, 503 M and 4 G pixels, are refused.
     """
     if frames < 2:
@@ -319,24 +292,6 @@ def _to_pil(img: Any) -> tuple[Image.Image, Image.Image | None]:
     return Image.frombytes("RGB", (img.width, img.height), img.write_to_memory()), None
 
 
-def _encode(img: Any, fmt: str, quality: int) -> bytes:
-    common = {"keep": "icc", "profile": "srgb"}
-    if fmt == "jpeg":
-        return img.jpegsave_buffer(Q=quality, **common)
-    if fmt == "png":
-        # measured on 2048 px RGBA photos: level 2 with the "up" filter is faster and smaller
-        # than libvips' default (level 6, no filter) and than level 3 with "sub" (~25% faster,
-        # ~8% smaller on two photos; even on flat graphics). Level 3 "up" is ~6% smaller
-        # again but ~25% slower; level 1 is ~45% bigger.
-        return img.pngsave_buffer(compression=2, filter="up", **common)
-    if fmt == "webp":
-        animated = "page-height" in img.get_fields() and img.get("page-height") < img.height
-        return img.webpsave_buffer(Q=quality, effort=ANIMATION_WEBP_EFFORT if animated else 4, **common)
-    if fmt == "avif":
-        return img.heifsave_buffer(compression="av1", Q=quality, effort=2, bitdepth=8, **common)
-    raise ValueError(fmt)
-
-
 # ---------------------------------------------------------------- decode
 
 
@@ -350,6 +305,9 @@ class _Source:
     # libvips' loader decodes frame after frame as they are read (GIF) rather than every
     # frame up front into a temporary image (WebP, whose loader is not sequential).
     streams: bool = False
+    # how much damage libvips' loader tolerates: "truncated" (a short file fails; a PNG CRC
+    # mismatch decodes); "error" for TIFF, whose loader reports a short strip only as an error
+    fail_on: str = "truncated"
 
 
 def _probe_vips(data: bytes) -> _Source:
@@ -367,12 +325,13 @@ def _probe_vips(data: bytes) -> _Source:
     pages = head.get("n-pages") if "n-pages" in fields else 1
     loader = head.get("vips-loader") if "vips-loader" in fields else ""
     gray = head.interpretation in ("b-w", "grey16")
-    return _Source(width, height, needs_icc, gray, max(1, pages), loader.startswith("gifload"))
+    fail_on = "error" if loader.startswith("tiffload") else "truncated"
+    return _Source(width, height, needs_icc, gray, max(1, pages), loader.startswith("gifload"), fail_on)
 
 
 def _thumb(data: bytes, width: int, height: int, src: _Source, *, animated: bool = False) -> Any:
     vips = _pyvips()
-    load = "fail_on=truncated"
+    load = f"fail_on={src.fail_on}"
     if animated:
         # A loader that is not sequential decodes every frame first, into a temporary file
         # when that is over 100 MB: in memory instead (bounded by max_animation_pixels; a
@@ -501,66 +460,66 @@ def _analyse(img: Any, gray_source: bool) -> dict[str, Any]:
     }
 
 
-def _formats(profile: Profile, has_alpha: bool, animated: bool) -> list[str]:
-    """Encoded formats per variant, the primary first."""
+def _formats(extras: tuple[str, ...], has_alpha: bool, animated: bool) -> list[str]:
+    """A variant's formats, the fallback first: jpeg (png with alpha) and the extras, or for an
+    animation animated gif and, if listed, animated webp (never avif)."""
     if animated:
-        return ["webp"]
-    primary = profile.formats[0]
-    if primary == "jpeg" and has_alpha:
-        primary = "png"
-    return [primary] + [f for f in profile.formats[1:] if f != primary]
+        return ["gif"] + (["webp"] if "webp" in extras else [])
+    return ["png" if has_alpha else "jpeg", *(f for f in extras if f in ("webp", "avif"))]
 
 
-def _emit(
-    out: dict[str, Any], name: str, img: Any, formats: list[str], profile: Profile, done: dict | None = None
-) -> None:
-    """Encode img in each format; ``done`` reuses the bytes of an image already encoded."""
-    done = {} if done is None else done
-    for i, fmt in enumerate(formats):
-        key = name if i == 0 else f"{name}.{fmt}"
-        quality = profile.quality.get(fmt, 80)
-        cache_key = (id(img), fmt)
-        if cache_key not in done:
-            done[cache_key] = _encode(img, fmt, quality)
-        data = done[cache_key]
-        height = img.get("page-height") if "page-height" in img.get_fields() else img.height
-        out[key] = Variant(data, fmt, img.width, height, key)
+def _encode_all(
+    img: Any, formats: list[str], profile: Profile, done: dict[tuple[int, str], Encoding]
+) -> list[Encoding]:
+    """img in each format; ``done`` holds the encodings already made of the same image object."""
+    out = []
+    for fmt in formats:
+        key = (id(img), fmt)
+        if key not in done:
+            done[key] = Encoding(
+                encode(img, fmt, profile.quality.get(fmt, 80)), fmt, img.width, page_height(img)
+            )
+        out.append(done[key])
+    return out
 
 
 def _render_animation(
-    data: bytes, plans: list[Plan], src: _Source, profile: Profile
-) -> tuple[dict[tuple, Variant], Any]:
-    """Every distinct animated variant, encoded (keyed by geometry), and the first frame.
+    data: bytes, plans: list[tuple[Plan, list[str]]], src: _Source, profile: Profile
+) -> tuple[dict[str, list[Encoding]], Any]:
+    """Every animated variant encoded in its formats (by name), and the first frame.
 
     Peak memory is bounded by one variant at a time, never all of them: each variant is
     encoded as soon as it is made and its frames dropped. Variants whose frames are too many
-    to hold (over ANIMATION_DECODE_PIXELS) stream from the source into their encoder, which
-    for GIF holds a frame or two of the canvas (WebP's loader decodes every frame up front:
-    max_animation_pixels bounds that); the smaller ones come from one strip decoded at the
-    largest of their sizes.
+    to hold (over ANIMATION_DECODE_PIXELS) stream from the source into each encoder in turn
+    (the source is decoded once per format: GIF's loader holds a frame or two of the canvas,
+    WebP's decodes every frame up front, which max_animation_pixels bounds); the smaller ones
+    come from one strip decoded at the largest of their sizes, encoded from memory.
     """
     W, H = src.width, src.height
     aw, ah = (W, H) if W * H <= EXACT_PIXELS else plan_fit(W, H, 512)
     first = _thumb(data, aw, ah, src).copy_memory()
-    quality = profile.quality.get("webp", 80)
-    encoded: dict[tuple, Variant] = {}
+    done: dict[tuple, Encoding] = {}  # (geometry, format) -> encoding
     strip, bw, bh = None, 0, 0
-    for p in sorted(plans, key=lambda p: -p.scale):  # the biggest first
+    for p, formats in sorted(plans, key=lambda pf: -pf[0].scale):  # the biggest first
         key = (p.crop, p.width, p.height)
-        if key in encoded:
+        todo = [f for f in formats if (key, f) not in done]
+        if not todo:
             continue
         if strip is None:
             bw, bh = max(1, round(W * p.scale)), max(1, round(H * p.scale))
             if src.pages * bw * bh <= ANIMATION_DECODE_PIXELS:  # this one and all smaller: cascade
                 strip = _strip(_thumb(data, bw, bh, src, animated=True)).copy_memory()
-        if strip is not None:
-            img = _animated_from_strip(strip, bw, bh, p, W, H)
-        else:
-            img = _strip(_animated_variant(data, p, src))
-        height = img.get("page-height") if "page-height" in img.get_fields() else img.height
-        encoded[key] = Variant(_encode(img, "webp", quality), "webp", img.width, height)
+        img = _animated_from_strip(strip, bw, bh, p, W, H) if strip is not None else None
+        for fmt in todo:
+            # a streamed variant is a lazy pipeline, consumed by its encoder: one per format
+            frames = img if img is not None else _strip(_animated_variant(data, p, src))
+            done[(key, fmt)] = Encoding(
+                encode(frames, fmt, profile.quality.get(fmt, 80)), fmt, frames.width, page_height(frames)
+            )
+            del frames
         del img  # before the next variant is made
-    return encoded, first
+    out = {p.spec.name: [done[((p.crop, p.width, p.height), f)] for f in formats] for p, formats in plans}
+    return out, first
 
 
 def render(
@@ -585,6 +544,8 @@ def render(
     prof = table[profile]
     fmt = sniff(data)
     header, frames = _open_header(data, fmt, max_pixels, max_frames, max_animation_pixels)
+    if fmt == "gif" and gif_truncated(data):  # libvips' GIF loader decodes a short file silently
+        raise ImageRejected("file_error", "The file is corrupt or truncated.")
     exif_dict, gps, taken_at, camera = metadata.extract(metadata.read_exif(header.info.get("exif"), header))
     animated = fmt in ANIMATED_FORMATS and frames > 1
 
@@ -597,15 +558,13 @@ def render(
     W, H = src.width, src.height
     plans = [plan(spec, W, H) for spec in prof.variants]
 
-    variants: dict[str, Variant] = {}
+    variants: dict[str, list[Encoding]] = {}
     if animated:
+        planned = [(p, _formats(prof.extra_formats(p.spec, W, H), False, True)) for p in plans]
         try:
-            animations, first = _render_animation(data, plans, src, prof)
+            variants, first = _render_animation(data, planned, src, prof)
         except _pyvips().Error as exc:  # a lazy pipeline fails when its encoder reads a bad frame
             raise _vips_error(exc) from exc
-        for p in plans:  # profile order
-            v = animations[(p.crop, p.width, p.height)]
-            variants[p.spec.name] = Variant(v.data, v.format, v.width, v.height, p.spec.name)
         has_alpha = first.bands == 4 and first[3].min() < 255
         facts = _analyse(first if has_alpha else first[:3] if first.bands == 4 else first, src.gray)
     else:
@@ -620,7 +579,6 @@ def render(
         if base.bands == 4 and not has_alpha:
             base = base[:3]
         base = _strip(base)
-        formats = _formats(prof, has_alpha, False)
         inter: list[tuple[Any, float, float]] = [(base, bw / W, bh / H)]
         rendered: dict[str, Any] = {}
         for p in sorted(plans, key=lambda p: -p.scale):
@@ -630,9 +588,10 @@ def render(
             rendered[p.spec.name] = img
             if p.spec.mode != "cover":
                 inter.append((img, p.width / W, p.height / H))
-        encoded: dict = {}
+        encoded: dict[tuple[int, str], Encoding] = {}
         for p in plans:  # profile order
-            _emit(variants, p.spec.name, rendered[p.spec.name], formats, prof, encoded)
+            formats = _formats(prof.extra_formats(p.spec, W, H), has_alpha, False)
+            variants[p.spec.name] = _encode_all(rendered[p.spec.name], formats, prof, encoded)
         candidates = [c for c in inter if min(c[0].width, c[0].height) >= ANALYSIS_MIN_SIDE]
         source = inter[0][0] if scale == 1.0 else min(candidates or inter[:1], key=lambda c: c[1])[0]
         facts = _analyse(source, src.gray)

@@ -1,6 +1,15 @@
-"""Sniff the real format from the first bytes; the declared content type is never trusted."""
+"""Sniff the real format from the first bytes; the declared content type is never trusted.
+
+Three outcomes: an accepted format (a key of ``MIME``); ``unsupported_format`` for the
+signature of an image format imgdrop recognises and does not take (``UNSUPPORTED``: SVG, PDF,
+PSD, BMP, ICO, JPEG 2000, JPEG XL, ...); ``file_error`` for everything else (empty, text,
+HTML, random bytes, a video): no image of any kind.
+"""
 
 from __future__ import annotations
+
+import re
+import zlib
 
 from imgdrop.errors import ImageRejected
 
@@ -16,6 +25,46 @@ MIME = {
 
 _HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"}
 _AVIF_BRANDS = {b"avif", b"avis"}
+# ISO BMFF brands of image formats imgdrop does not take (JPEG 2000, JPEG XL, Canon CR3, ...)
+_OTHER_IMAGE_BRANDS = {b"jp2 ", b"jpx ", b"jpm ", b"mjp2", b"jxl ", b"crx ", b"jxs ", b"j2ki"}
+
+# (name, prefix) of image formats recognised and refused as unsupported_format
+_PREFIXES: tuple[tuple[str, bytes], ...] = (
+    ("pdf", b"%PDF-"),
+    ("postscript", b"%!PS"),
+    ("eps", b"\xc5\xd0\xd3\xc6"),
+    ("psd", b"8BPS"),
+    ("jpeg2000", b"\x00\x00\x00\x0cjP  \r\n\x87\n"),
+    ("jpeg2000", b"\xff\x4f\xff\x51"),
+    ("jpegxl", b"\xff\x0a"),
+    ("jpegxl", b"\x00\x00\x00\x0cJXL \r\n\x87\n"),
+    ("jpegxr", b"II\xbc\x01"),
+    ("openexr", b"\x76\x2f\x31\x01"),
+    ("dds", b"DDS |\x00\x00\x00"),
+    ("qoi", b"qoif"),
+    ("gimp", b"gimp xcf "),
+    ("icns", b"icns"),
+    ("radiance", b"#?RADIANCE"),
+    ("radiance", b"#?RGBE"),
+    ("fits", b"SIMPLE  ="),
+    ("farbfeld", b"farbfeld"),
+    ("xpm", b"/* XPM */"),
+    ("dpx", b"SDPX"),
+    ("dpx", b"XPDS"),
+    ("sun-raster", b"\x59\xa6\x6a\x95"),
+    ("wmf", b"\xd7\xcd\xc6\x9a"),
+    ("flif", b"FLIF"),
+    ("bpg", b"BPG\xfb"),
+    ("mng", b"\x8aMNG\r\n\x1a\n"),
+    ("jng", b"\x8bJNG\r\n\x1a\n"),
+    ("pcd", b"PCD_IPI"),
+)
+_NETPBM = re.compile(rb"P[1-7]\s+(?:#[^\n]*\n\s*)*(?:\d|WIDTH)")
+_BMP_HEADER_SIZES = {12, 16, 40, 52, 56, 64, 108, 124}
+# An XML document whose root element is <svg> (any prolog, comments or DOCTYPE before it)
+_XML_PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>)", re.S | re.I)
+_SVG_ROOT = re.compile(rb"\s*<(?:[A-Za-z_][\w.-]*:)?svg[\s>/]")
+SNIFF_BYTES = 4096
 
 
 def _iso_bmff(data: bytes) -> str | None:
@@ -33,14 +82,110 @@ def _iso_bmff(data: bytes) -> str | None:
         return "heic"
     if brands & _AVIF_BRANDS:
         return "avif"
+    if brands & _OTHER_IMAGE_BRANDS:
+        return "iso-image"
     return None
+
+
+def _is_svg(head: bytes) -> bool:
+    compressed = head.startswith(b"\x1f\x8b") or (
+        len(head) > 2 and head[0] & 0x0F == 8 and int.from_bytes(head[:2], "big") % 31 == 0
+    )
+    if compressed:  # svgz (gzip), or a zlib stream: look into its first bytes
+        try:
+            head = zlib.decompressobj(32 + zlib.MAX_WBITS).decompress(head, SNIFF_BYTES)
+        except zlib.error:
+            return False
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16, with its byte order mark
+        head = head.decode("utf-16", errors="ignore").encode("utf-8")
+    head = head.removeprefix(b"\xef\xbb\xbf")
+    pos = 0
+    while match := _XML_PROLOG.match(head, pos):
+        if match.end() == pos:
+            break
+        pos = match.end()
+    return _SVG_ROOT.match(head, pos) is not None
+
+
+def _is_bmp(head: bytes) -> bool:
+    if len(head) < 18 or head[:2] != b"BM" or head[6:10] != b"\x00\x00\x00\x00":
+        return False
+    offset = int.from_bytes(head[10:14], "little")
+    return int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES and 14 < offset < 1 << 26
+
+
+def _is_ico(head: bytes) -> bool:
+    """An ICO or CUR directory: a count, then entries whose first image lies after them."""
+    if len(head) < 22 or head[:4] not in (b"\x00\x00\x01\x00", b"\x00\x00\x02\x00"):
+        return False
+    count = int.from_bytes(head[4:6], "little")
+    size, offset = int.from_bytes(head[14:18], "little"), int.from_bytes(head[18:22], "little")
+    return 0 < count <= 256 and head[9] == 0 and size > 0 and offset >= 6 + 16 * count
+
+
+def unsupported_kind(data: bytes) -> str | None:
+    """The name of the image format of ``data`` that imgdrop does not take, or None."""
+    head = data[:SNIFF_BYTES]
+    for name, prefix in _PREFIXES:
+        if head.startswith(prefix):
+            return name
+    if _is_bmp(head):
+        return "bmp"
+    if _is_ico(head):
+        return "ico"
+    if _NETPBM.match(head):
+        return "netpbm"
+    if _iso_bmff(head) == "iso-image":
+        return "iso-image"
+    if len(data) >= 26 and data[-18:-2] == b"TRUEVISION-XFILE":  # TGA 2.0 footer
+        return "tga"
+    if _is_svg(head):
+        return "svg"
+    return None
+
+
+def gif_truncated(data: bytes) -> bool:
+    """True when a GIF's blocks end inside a block (a short file) or it holds no image.
+
+    Walks the block structure only (descriptors, colour tables, sub-block lengths), never the
+    LZW data: ~4,000 steps a MB. Ending at a block boundary without the trailer is accepted,
+    as browsers do; so is anything after the last image that is not a block.
+    """
+    n = len(data)
+    if n < 13:
+        return True
+    flags = data[10]
+    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    images = 0
+    while pos < n:
+        kind = data[pos]
+        if kind == 0x3B:  # trailer
+            return images == 0
+        if kind == 0x21:  # extension: introducer, label, sub-blocks
+            pos += 2
+        elif kind == 0x2C:  # image: descriptor, local colour table, LZW code size, sub-blocks
+            if pos + 10 > n:
+                return True
+            local = data[pos + 9]
+            pos += 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0) + 1
+            images += 1
+        else:
+            return images == 0
+        while True:  # sub-blocks, up to the zero-length terminator
+            if pos >= n:
+                return True
+            size = data[pos]
+            pos += 1 + size
+            if size == 0:
+                break
+    return images == 0 or pos > n
 
 
 def sniff(data: bytes) -> str:
     """The format of ``data`` (a key of MIME) or ImageRejected.
 
-    Empty input is ``file_error``; anything not recognised as one of the accepted image
-    formats (SVG, PDF, HTML, text, random bytes, ...) is ``unsupported_format``.
+    ``unsupported_format`` for a recognised image format that imgdrop does not take;
+    ``file_error`` for bytes that are no image of any kind (empty, text, HTML, random).
     """
     if not data:
         raise ImageRejected("file_error", "The file is empty.")
@@ -55,7 +200,12 @@ def sniff(data: bytes) -> str:
         return "webp"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "tiff"
-    bmff = _iso_bmff(data[:4096])
-    if bmff:
+    bmff = _iso_bmff(data[:SNIFF_BYTES])
+    if bmff in MIME:
         return bmff
-    raise ImageRejected("unsupported_format", "The file is not a supported image format.")
+    kind = unsupported_kind(data)
+    if kind is not None:
+        raise ImageRejected(
+            "unsupported_format", f"The file is an image format imgdrop does not take ({kind})."
+        )
+    raise ImageRejected("file_error", "The file is not an image.")

@@ -1,7 +1,12 @@
 """S3 access: presigned uploads and downloads, object reads and writes.
 
-Keys: uploads/{tenant}/{image_id} (what the client sent; private, deleted once settled
-as a duplicate) and images/{tenant}/{image_id}/{variant file name} (the variants).
+Keys:
+- uploads/{tenant}/{image_id}: what the client sent (never served; deleted once processed).
+- public/{tenant}/{image_id}/{run}/{variant}.{ext}: the variants of public and unlisted
+  images, served by the CDN unsigned (and cached for a year: the run is in the path).
+- images/{tenant}/{image_id}/{run}/{variant}.{ext} and .../original.{ext}: private images'
+  variants and every original, served only through signed URLs.
+The CDN path of an object is its key (see imgdrop.delivery).
 """
 
 from __future__ import annotations
@@ -32,13 +37,34 @@ def upload_key(tenant: str, image_id: str) -> str:
     return f"uploads/{tenant}/{image_id}"
 
 
-def variant_prefix(tenant: str, image_id: str) -> str:
-    return f"images/{tenant}/{image_id}/"
+PUBLIC_ROOT = "public"
+PRIVATE_ROOT = "images"
+# What the CDN and browsers may do with an object: public variants never change under their
+# key; signed ones are cached only by the browser that holds the URL.
+PUBLIC_CACHE_CONTROL = "public, max-age=31536000, immutable"
+PRIVATE_CACHE_CONTROL = "private, max-age=3600"
 
 
-def run_prefix(tenant: str, image_id: str, run_id: str | None) -> str:
-    """The files one processing run wrote (every file of the image when no run is known)."""
-    return variant_prefix(tenant, image_id) + (f"{run_id}/" if run_id else "")
+def image_prefixes(tenant: str, image_id: str) -> tuple[str, str]:
+    """Every folder that can hold an image's files: its private one, then its public one."""
+    return f"{PRIVATE_ROOT}/{tenant}/{image_id}/", f"{PUBLIC_ROOT}/{tenant}/{image_id}/"
+
+
+def run_prefix(tenant: str, image_id: str, run_id: str | None, *, public: bool = False) -> str:
+    """The files one processing run wrote, in the public or the private folder (every file of
+    that folder when no run is known)."""
+    root = PUBLIC_ROOT if public else PRIVATE_ROOT
+    return f"{root}/{tenant}/{image_id}/" + (f"{run_id}/" if run_id else "")
+
+
+def is_public_key(key: str) -> bool:
+    return key.startswith(f"{PUBLIC_ROOT}/")
+
+
+def placed_key(key: str, *, public: bool) -> str:
+    """The same file in the public or the private folder."""
+    _, rest = key.split("/", 1)
+    return f"{PUBLIC_ROOT if public else PRIVATE_ROOT}/{rest}"
 
 
 def parse_upload_key(key: str) -> tuple[str, str] | None:
@@ -59,10 +85,9 @@ class PresignedPost:
 
 
 class ObjectStore:
-    def __init__(self, bucket: str, *, public_endpoint_url: str = "", cdn_base_url: str = ""):
+    def __init__(self, bucket: str, *, public_endpoint_url: str = ""):
         self.bucket = bucket
         self._public_endpoint_url = public_endpoint_url
-        self._cdn_base_url = cdn_base_url.rstrip("/")
 
     @cached_property
     def _client(self) -> Any:
@@ -98,16 +123,6 @@ class ObjectStore:
             raise StorageError("The upload could not be signed.") from exc
         expires_at = iso(utc_now() + timedelta(seconds=expires_in))
         return PresignedPost(url=post["url"], fields=post["fields"], expires_at=expires_at)
-
-    def presigned_get(self, key: str, *, expires_in: int) -> str:
-        if self._cdn_base_url:
-            return f"{self._cdn_base_url}/{key}"
-        try:
-            return self._signing_client.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
-            )
-        except (BotoCoreError, ClientError) as exc:
-            raise StorageError("The download could not be signed.") from exc
 
     def head(self, key: str) -> dict[str, Any] | None:
         try:
@@ -146,6 +161,27 @@ class ObjectStore:
             )
         except (BotoCoreError, ClientError) as exc:
             raise StorageError("The object could not be announced again.") from exc
+
+    def copy(self, source: str, target: str, *, cache_control: str) -> bool:
+        """Copy an object within the bucket with new caching rules (its type kept); False when
+        the source is gone."""
+        try:
+            head = self._client.head_object(Bucket=self.bucket, Key=source)
+            self._client.copy_object(
+                Bucket=self.bucket,
+                Key=target,
+                CopySource={"Bucket": self.bucket, "Key": source},
+                MetadataDirective="REPLACE",
+                ContentType=head.get("ContentType") or "application/octet-stream",
+                CacheControl=cache_control,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise StorageError("The object could not be copied.") from exc
+        except BotoCoreError as exc:
+            raise StorageError("The object could not be copied.") from exc
+        return True
 
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):

@@ -11,7 +11,7 @@ from typing import Any
 from imgdrop.auth import Principal
 from imgdrop.catalogue.presenting import image_link, present_image
 from imgdrop.dedupe.exact import existing_image
-from imgdrop.errors import Conflict, ImgdropError, ValidationFailed
+from imgdrop.errors import Conflict, ImgdropError, StorageError, ValidationFailed
 from imgdrop.services import Services
 from imgdrop.uploads.presign import check_batch_size, checked_spec, item_error, new_record
 
@@ -64,6 +64,8 @@ def create_direct_uploads(
     for file in files:
         try:
             outcomes.append(create_direct_upload(principal, file.fields, file.data, services, file.pointer))
+        except StorageError:
+            raise  # AWS is unavailable: the request answers 503, as every route does
         except ImgdropError as exc:
             outcomes.append(item_error(exc))
     return outcomes

@@ -9,7 +9,7 @@ from imgdrop.auth import Principal
 from imgdrop.catalogue.presenting import image_link
 from imgdrop.catalogue.tags import resolve_labels
 from imgdrop.dedupe.exact import existing_image
-from imgdrop.errors import Conflict, Forbidden, ImgdropError, ValidationFailed
+from imgdrop.errors import Conflict, Forbidden, ImgdropError, StorageError, ValidationFailed
 from imgdrop.ids import iso, new_id, utc_now
 from imgdrop.profiles import profile_for
 from imgdrop.services import Services
@@ -44,6 +44,8 @@ def create_uploads(principal: Principal, items: list[Any], services: Services) -
         pointer = f"/items/{index}"
         try:
             outcomes.append(_create_upload(principal, raw, pointer, services))
+        except StorageError:
+            raise  # AWS is unavailable: the request answers 503, as every route does
         except ImgdropError as exc:
             outcomes.append(item_error(exc))
     return outcomes
