@@ -1,17 +1,40 @@
 // imgdrop's browser uploader: no framework, no build step.
 // Flow per file: sha256 (so a repeat is answered before any byte is sent) -> POST /v1/uploads
-// (batches of <= 100) -> multipart POST of the presigned fields + file straight to storage
-// (XMLHttpRequest for upload progress) -> poll GET /v1/images/{id} until it settles -> card.
+// (batches of <= 100) -> the bytes straight to storage -> poll GET /v1/images/{id} until it
+// settles -> card. Up to the multipart threshold (100 MiB) the bytes go as one presigned POST
+// (the policy fields + the file); above it as an S3 multipart upload whose every request is
+// presigned by POST {sign_url}: create, parts (PARALLEL_PARTS at a time, each retried), complete.
+// A multipart upload is remembered in localStorage ("imgdrop.uploads", by name + size + sha256):
+// dropping the same file again, even after a reload, lists the parts S3 holds (a signed GET) and
+// sends only the others.
 (function () {
   "use strict";
 
   const TOKEN_KEY = "imgdrop.token";
   const API_KEY = "imgdrop.api";
+  const RESUME_KEY = "imgdrop.uploads";
   const BATCH = 100;
   const CONCURRENCY = 4;
-  const HASH_LIMIT = 512 * 1024 * 1024; // larger files skip the early duplicate check
   const SETTLING = new Set(["pending", "processing"]);
   const POLL_TIMEOUT_MS = 5 * 60 * 1000;
+  const MiB = 1024 * 1024;
+  const WEBCRYPTO_LIMIT = 256 * MiB; // above: the incremental hasher (sha256.js), in 4 MiB slices
+  const MIN_PART = 5 * MiB; // S3's minimum for every part but the last
+  const MAX_LISTED_PARTS = 1000; // one ListParts page: a presigned GET cannot turn the page
+  const PART_RETRIES = 3;
+
+  // Query parameters (tests, and whoever wants them): ?multipart_threshold=BYTES lowers the size
+  // above which a file goes multipart (the API's is 100 MiB; a smaller file asks "multipart": true),
+  // ?parallel=N parts at a time, and ?stop_after_parts=N stops an upload after N parts as a closed
+  // tab would, to try resuming.
+  const PARAMS = new URLSearchParams(window.location.search);
+  const intParam = (name, fallback) => {
+    const v = Number.parseInt(PARAMS.get(name) || "", 10);
+    return Number.isFinite(v) && v > 0 ? v : fallback;
+  };
+  const MULTIPART_THRESHOLD = intParam("multipart_threshold", 100 * MiB);
+  const PARALLEL_PARTS = intParam("parallel", 4);
+  const STOP_AFTER_PARTS = intParam("stop_after_parts", 0);
 
   // Stable error codes in plain words; anything else falls back to the API's own title.
   const ERROR_WORDS = {
@@ -32,6 +55,8 @@
     not_found: "Not found (or not yours).",
     validation_error: "Some fields were not valid.",
     upload_failed: "The upload to storage did not go through.",
+    upload_closed: "This upload is closed (the image arrived, settled or expired).",
+    interrupted: "Interrupted: drop the same file again to resume.",
     upload_expired: "The upload never arrived and expired.",
     expired: "The upload never arrived and expired.",
     processing_error: "Processing the image failed.",
@@ -136,13 +161,15 @@
     }
   }
 
+  // `path` is under /v1, or an absolute URL the API handed out (a sign_url).
   async function api(method, path, body) {
     const headers = { Accept: "application/json" };
     if (token()) headers.Authorization = "Bearer " + token();
     if (body !== undefined) headers["Content-Type"] = "application/json";
+    const url = /^https?:\/\//.test(path) ? path : apiBase() + "/v1" + path;
     let response;
     try {
-      response = await fetch(apiBase() + "/v1" + path, {
+      response = await fetch(url, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -218,10 +245,22 @@
     return (n / 1024 / 1024).toFixed(1) + " MB";
   }
 
-  async function sha256Hex(file) {
-    if (!(window.crypto && crypto.subtle) || file.size > HASH_LIMIT) return null; // not a secure context
-    const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
-    return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  // WebCrypto digests a whole buffer at once: fine up to WEBCRYPTO_LIMIT. Above it (and outside
+  // secure contexts, which have no crypto.subtle) sha256.js hashes 4 MiB slices, so a 2 GiB file
+  // never sits in memory. The hash is both the API's early duplicate check and, with name and
+  // size, what matches a dropped file to an interrupted upload: a file changed anywhere (not
+  // only at its ends) must never resume onto the old file's parts.
+  async function sha256Hex(file, onProgress) {
+    if (window.crypto && crypto.subtle && file.size <= WEBCRYPTO_LIMIT) {
+      const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
+      return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+    }
+    if (!window.Sha256) return null;
+    return window.Sha256.ofBlob(file, onProgress);
+  }
+
+  function wantsMultipart(file) {
+    return file.size > MULTIPART_THRESHOLD;
   }
 
   function itemFor(file, sha256) {
@@ -231,6 +270,7 @@
       size: file.size,
     };
     if (sha256) item.sha256 = sha256;
+    if (wantsMultipart(file)) item.multipart = true;
     const album = els.album.value.trim();
     if (album) item.album_id = album;
     const tags = els.tags.value.split(",").map((t) => t.trim()).filter(Boolean);
@@ -267,6 +307,224 @@
   }
 
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+  // ------------------------------------------------------------------ S3 multipart
+
+  // The remembered multipart uploads: {"<name>|<size>|<sha256>": {image_id, upload_id, key,
+  // sign_url, part_size, api, expires_at, created_at}}. Past its expires_at a record is dropped.
+  function resumeKey(file, sha256) {
+    return sha256 ? file.name + "|" + file.size + "|" + sha256 : null;
+  }
+
+  function loadRecords() {
+    let records = {};
+    try { records = JSON.parse(localStorage.getItem(RESUME_KEY) || "{}") || {}; } catch (e) { records = {}; }
+    const now = Date.now();
+    for (const [k, r] of Object.entries(records)) {
+      if (!r || !r.upload_id || (r.expires_at && Date.parse(r.expires_at) < now)) delete records[k];
+    }
+    return records;
+  }
+
+  function saveRecords(records) {
+    try {
+      if (Object.keys(records).length) localStorage.setItem(RESUME_KEY, JSON.stringify(records));
+      else localStorage.removeItem(RESUME_KEY);
+    } catch (e) { /* storage disabled or full: this upload just cannot resume */ }
+  }
+
+  function recall(key) {
+    const record = key ? loadRecords()[key] : null;
+    return record && record.api === apiBase() ? record : null;
+  }
+
+  function remember(key, record) {
+    if (!key) return;
+    const records = loadRecords();
+    records[key] = Object.assign({ created_at: new Date().toISOString() }, record);
+    saveRecords(records);
+  }
+
+  function forget(key) {
+    if (!key) return;
+    const records = loadRecords();
+    delete records[key];
+    saveRecords(records);
+  }
+
+  function planParts(size, partSize) {
+    let part = Math.max(MIN_PART, partSize || 8 * MiB);
+    part = Math.max(part, Math.ceil(size / MAX_LISTED_PARTS));
+    const parts = [];
+    for (let offset = 0, n = 1; offset < size || n === 1; offset += part, n++) {
+      parts.push({ number: n, start: offset, end: Math.min(size, offset + part) });
+      if (size === 0) break;
+    }
+    return { partSize: part, parts };
+  }
+
+  const xmlText = (xml, tag) => {
+    const m = new RegExp("<" + tag + ">([^<]*)</" + tag + ">").exec(xml || "");
+    return m ? m[1].replace(/&quot;/g, '"').replace(/&#34;/g, '"').replace(/&amp;/g, "&") : null;
+  };
+
+  function parseListParts(xml) {
+    const parts = {};
+    for (const m of (xml || "").matchAll(/<Part>([\s\S]*?)<\/Part>/g)) {
+      const n = Number(xmlText(m[1], "PartNumber"));
+      const etag = xmlText(m[1], "ETag");
+      if (n && etag) parts[n] = { etag, size: Number(xmlText(m[1], "Size") || -1) };
+    }
+    return parts;
+  }
+
+  class Interrupted extends Error {}
+
+  function storageError(xhr, what) {
+    const code = xmlText(xhr.responseText, "Code");
+    const msg = xmlText(xhr.responseText, "Message");
+    const err = new ApiError(xhr.status, [{
+      code: "upload_failed",
+      title: "Storage refused " + what + " (" + (code || xhr.status) + ")" + (msg ? ": " + msg : ""),
+    }]);
+    err.s3Code = code;
+    return err;
+  }
+
+  // One presigned S3 request; resolves the XHR. `track` keeps it abortable.
+  function s3Request(signed, method, body, onProgress, track) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open(method, signed.url);
+      for (const [name, value] of Object.entries(signed.headers || {})) {
+        if (!/^(host|content-length)$/i.test(name)) xhr.setRequestHeader(name, value);
+      }
+      if (onProgress) xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded); };
+      xhr.onload = () => {
+        track && track.delete(xhr);
+        const failed = xhr.status < 200 || xhr.status >= 300 || /^\s*(<\?xml[^>]*>\s*)?<Error>/.test(xhr.responseText || "");
+        if (failed) reject(storageError(xhr, method === "PUT" ? "a part" : "the request"));
+        else resolve(xhr);
+      };
+      xhr.onerror = () => {
+        track && track.delete(xhr);
+        reject(new ApiError(0, [{ code: "network_error", title: "The upload could not reach storage." }]));
+      };
+      xhr.onabort = () => { track && track.delete(xhr); reject(new Interrupted("aborted")); };
+      track && track.add(xhr);
+      xhr.send(body === undefined ? null : body);
+    });
+  }
+
+  const retryable = (e) => e instanceof ApiError
+    && (e.status === 0 || e.status >= 500 || e.status === 403 || e.status === 408 || e.status === 429
+        || e.s3Code === "RequestTimeout");
+
+  // Sends one file as an S3 multipart upload (target: {image_id, sign_url, key, part_size,
+  // upload_id?}); with an upload_id it resumes: ListParts, then only the missing parts.
+  async function sendMultipart(file, row, target, key) {
+    const { partSize, parts } = planParts(file.size, target.part_size);
+    const loaded = parts.map(() => 0);
+    const etags = {};
+    const inflight = new Set();
+    const show = () => row.progress(loaded.reduce((a, b) => a + b, 0) / (file.size || 1));
+    const sign = (body) => api("POST", target.sign_url, body);
+    const record = () => ({
+      image_id: target.image_id, upload_id: target.upload_id, key: target.key, sign_url: target.sign_url,
+      part_size: partSize, api: apiBase(), expires_at: target.expires_at || null,
+    });
+
+    if (target.upload_id) {
+      row.status("uploading", "resuming: listing the stored parts…");
+      const xhr = await s3Request(await sign({ method: "GET", upload_id: target.upload_id }), "GET");
+      const listed = parseListParts(xhr.responseText);
+      for (const p of parts) {
+        const have = listed[p.number];
+        if (have && (have.size < 0 || have.size === p.end - p.start)) {
+          etags[p.number] = have.etag;
+          loaded[p.number - 1] = p.end - p.start;
+        }
+      }
+      row.li.dataset.resumedParts = String(Object.keys(etags).length);
+      show();
+    } else {
+      row.status("uploading", "starting a multipart upload…");
+      const xhr = await s3Request(await sign({ method: "POST" }), "POST");
+      target.upload_id = xmlText(xhr.responseText, "UploadId");
+      if (!target.upload_id) throw new ApiError(0, [{ code: "upload_failed", title: "Storage answered no UploadId." }]);
+      remember(key, record());
+    }
+    row.li.dataset.uploadId = target.upload_id;
+    row.li.dataset.parts = String(parts.length);
+
+    const missing = parts.filter((p) => !etags[p.number]);
+    let next = 0;
+    let sentNow = 0;
+    let failure = null;
+    let stopped = false;
+    const label = () => "uploading · " + Object.keys(etags).length + " of " + parts.length + " parts";
+    row.status("uploading", label());
+
+    async function sendPart(p) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const signed = await sign({ method: "PUT", upload_id: target.upload_id, part_number: p.number });
+          const xhr = await s3Request(signed, "PUT", file.slice(p.start, p.end), (n) => {
+            loaded[p.number - 1] = n;
+            show();
+          }, inflight);
+          const etag = xhr.getResponseHeader("ETag");
+          if (!etag) {
+            throw new ApiError(0, [{ code: "upload_failed", title: "Storage answered a part with no ETag (CORS must expose it)." }]);
+          }
+          etags[p.number] = etag;
+          loaded[p.number - 1] = p.end - p.start;
+          show();
+          return;
+        } catch (e) {
+          loaded[p.number - 1] = 0;
+          show();
+          if (e instanceof Interrupted || stopped || failure || attempt >= PART_RETRIES || !retryable(e)) throw e;
+          await sleep(1000 * 2 ** attempt);
+        }
+      }
+    }
+
+    async function worker() {
+      while (next < missing.length && !failure && !stopped) {
+        const p = missing[next++];
+        try {
+          await sendPart(p);
+        } catch (e) {
+          if (!(e instanceof Interrupted) && !stopped) {
+            failure = failure || e;
+            inflight.forEach((x) => x.abort());
+          }
+          return;
+        }
+        sentNow++;
+        row.li.dataset.sentParts = String(sentNow);
+        row.status("uploading", label());
+        if (STOP_AFTER_PARTS && sentNow >= STOP_AFTER_PARTS && Object.keys(etags).length < parts.length) {
+          stopped = true; // the test hook: as if the tab closed now
+          inflight.forEach((x) => x.abort());
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_PARTS, missing.length) }, worker));
+    if (failure) throw failure;
+    if (stopped) throw new Interrupted("stopped after " + sentNow + " parts");
+
+    row.status("uploading", "completing…");
+    const body = "<CompleteMultipartUpload>" + parts.map((p) => "<Part><PartNumber>" + p.number
+      + "</PartNumber><ETag>" + etags[p.number].replace(/&/g, "&amp;").replace(/</g, "&lt;")
+      + "</ETag></Part>").join("") + "</CompleteMultipartUpload>";
+    const signed = await sign({ method: "POST", upload_id: target.upload_id });
+    const headers = Object.assign({ "Content-Type": "application/xml" }, signed.headers || {});
+    await s3Request(Object.assign({}, signed, { headers }), "POST", body);
+    forget(key);
+    row.progress(1);
+  }
 
   async function waitForImage(id, onPoll) {
     const started = Date.now();
@@ -343,7 +601,69 @@
     renderCard(image);
   }
 
-  async function handleAnswer(file, row, answer) {
+  // Settles a row from the error of a transfer: an interruption keeps the upload resumable.
+  function transferFailed(row, e, resumable) {
+    if (e instanceof Interrupted) {
+      row.status("interrupted", words("interrupted"));
+    } else {
+      const err = (e.errors && e.errors[0]) || { code: "upload_failed", title: String(e.message || e) };
+      row.status("error", words(err) + (resumable ? " " + words("interrupted") : ""));
+    }
+  }
+
+  async function waitAndSettle(row, id) {
+    row.status("processing", "processing…");
+    try {
+      settle(row, await waitForImage(id, (img) => {
+        if (SETTLING.has(img.status)) row.status(img.status, img.status + "…");
+      }));
+    } catch (e) {
+      row.status("error", words(e.errors[0]));
+      if (e.status === 401) showBanner(e);
+    }
+  }
+
+  // A remembered multipart upload of this very file: list, send the missing parts, complete.
+  // Gone (404), past its window or closed (409): a new upload replaces it.
+  async function resumeFile(file, row, sha256, key, record) {
+    try {
+      await sendMultipart(file, row, Object.assign({}, record), key);
+    } catch (e) {
+      const gone = e instanceof ApiError && (e.status === 404 || e.status === 409 || e.s3Code === "NoSuchUpload");
+      if (!gone) {
+        transferFailed(row, e, true);
+        return;
+      }
+      forget(key);
+      row.progress(0);
+      let answer;
+      try {
+        answer = ((await api("POST", "/uploads", { items: [itemFor(file, sha256)] })) || {}).items[0];
+      } catch (e2) {
+        row.status("error", words(e2.errors[0]));
+        return;
+      }
+      await handleAnswer(file, row, answer || { error: { code: "upload_failed" } }, key);
+      return;
+    }
+    await waitAndSettle(row, record.image_id);
+  }
+
+  async function handleAnswer(file, row, answer, key) {
+    if (answer.upload && answer.id && answer.upload.method === "multipart") {
+      const upload = answer.upload;
+      try {
+        await sendMultipart(file, row, {
+          image_id: answer.id, sign_url: upload.sign_url, key: upload.key,
+          part_size: upload.part_size, expires_at: upload.expires_at,
+        }, key);
+      } catch (e) {
+        transferFailed(row, e, Boolean(recall(key)));
+        return;
+      }
+      await waitAndSettle(row, answer.id);
+      return;
+    }
     if (answer.upload && answer.id) {
       row.status("uploading", "uploading…");
       try {
@@ -382,22 +702,39 @@
       const batchRows = rows.slice(start, start + BATCH);
       batchRows.forEach((r) => r.status("hashing", "hashing…"));
       const hashes = [];
-      for (const f of batch) {
-        try { hashes.push(await sha256Hex(f)); } catch (e) { hashes.push(null); }
+      for (let i = 0; i < batch.length; i++) {
+        const f = batch[i];
+        const row = batchRows[i];
+        try {
+          hashes.push(await sha256Hex(f, (x) => row.status("hashing", "hashing " + Math.round(x * 100) + "%")));
+        } catch (e) { hashes.push(null); }
       }
+      // Files with a remembered multipart upload resume it; the others ask POST /uploads.
+      const keys = batch.map((f, i) => (wantsMultipart(f) ? resumeKey(f, hashes[i]) : null));
+      const fresh = [];
+      batch.forEach((file, i) => {
+        const record = recall(keys[i]);
+        if (record) {
+          batchRows[i].status("queued", "queued (resumable)");
+          run(() => resumeFile(file, batchRows[i], hashes[i], keys[i], record));
+        } else {
+          fresh.push(i);
+        }
+      });
+      if (!fresh.length) continue;
       let answers;
       try {
-        const body = await api("POST", "/uploads", { items: batch.map((f, i) => itemFor(f, hashes[i])) });
+        const body = await api("POST", "/uploads", { items: fresh.map((i) => itemFor(batch[i], hashes[i])) });
         answers = (body && body.items) || [];
       } catch (e) {
-        batchRows.forEach((r) => r.status("error", words(e.errors[0])));
+        fresh.forEach((i) => batchRows[i].status("error", words(e.errors[0])));
         showBanner(e);
         continue;
       }
-      batch.forEach((file, i) => {
+      fresh.forEach((i, j) => {
         const row = batchRows[i];
         row.status("queued", "queued");
-        run(() => handleAnswer(file, row, answers[i] || { error: { code: "upload_failed" } }));
+        run(() => handleAnswer(batch[i], row, answers[j] || { error: { code: "upload_failed" } }, keys[i]));
       });
     }
   }
@@ -569,7 +906,10 @@
   }
 
   // Exposed for tests and the console.
-  window.imgdrop = { uploadFiles, apiBase, token, words, ERROR_WORDS, show: showExisting };
+  window.imgdrop = {
+    uploadFiles, apiBase, token, words, ERROR_WORDS, show: showExisting,
+    resumable: loadRecords, multipartThreshold: MULTIPART_THRESHOLD, planParts,
+  };
 
   loadSettings();
   checkHealth();

@@ -70,6 +70,8 @@ class Api:
         self.timeout = timeout
 
     def _url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):  # an absolute URL the API handed out
+            return path
         if not path.startswith("/v1/") and path != "/v1":
             path = "/v1" + path
         return self.base_url + path
@@ -103,6 +105,27 @@ class Api:
                 ],
             )
         return answered
+
+    def sign(
+        self,
+        sign_url: str,
+        method: str,
+        *,
+        upload_id: str | None = None,
+        part_number: int | None = None,
+    ) -> dict[str, Any]:
+        """`POST {sign_url}`: one presigned S3 multipart request, `{"url", "key", "headers"}`."""
+        body: dict[str, Any] = {"method": method}
+        if upload_id is not None:
+            body["upload_id"] = upload_id
+        if part_number is not None:
+            body["part_number"] = part_number
+        answer = self.request("POST", sign_url, json=body)
+        if not isinstance(answer, dict) or not answer.get("url"):
+            raise ApiError(
+                502, [{"status": "502", "code": "bad_answer", "title": "The sign answer has no url."}]
+            )
+        return answer
 
     def get_image(self, image_id: str) -> dict[str, Any]:
         return self.request("GET", f"/images/{image_id}")

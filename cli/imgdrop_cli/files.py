@@ -34,6 +34,7 @@ class LocalFile:
     size: int
     content_type: str
     sha256: str
+    mtime_ns: int = 0  # when it was described (the resume file keys on it)
 
     @property
     def filename(self) -> str:
@@ -91,6 +92,11 @@ def sha256_of(path: Path) -> str:
 
 
 def describe(path: Path) -> LocalFile:
+    stat = path.stat()
     return LocalFile(
-        path=path, size=path.stat().st_size, content_type=content_type_of(path), sha256=sha256_of(path)
+        path=path,
+        size=stat.st_size,
+        content_type=content_type_of(path),
+        sha256=sha256_of(path),
+        mtime_ns=stat.st_mtime_ns,
     )

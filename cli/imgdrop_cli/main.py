@@ -2,6 +2,8 @@
 
 imgdrop token --tenant acme --scope "images:read images:write"
 imgdrop upload photos/ --album 01J… --tag t1 --wait
+imgdrop upload scan.tif --parallel 8        (over 100 MiB: S3 multipart, parts in parallel)
+imgdrop upload scan.tif --resume            (continues an interrupted multipart upload)
 imgdrop get 01J… [--urls]
 """
 
@@ -23,7 +25,8 @@ from rich.table import Table
 from imgdrop.auth import DEFAULT_MAX_TOKEN_LIFETIME_SECONDS
 from imgdrop_cli.api import DEFAULT_API, Api, ApiError, make_session
 from imgdrop_cli.files import describe, expand_paths
-from imgdrop_cli.upload import Bars, UploadOptions, is_failure, upload_files
+from imgdrop_cli.resumable import MIN_PART_BYTES, ResumeStore, RunControl, default_state_path
+from imgdrop_cli.upload import Bars, UploadOptions, is_failure, is_interrupted, upload_files
 from imgdrop_local.tokens import LOCAL_DEV_SECRET, issue_token
 
 DEV_TENANT = "dev"
@@ -31,7 +34,7 @@ DEV_SCOPE = "images:read images:write tags:write"
 ALBUM_RIGHTS = ("upload", "read")
 PURPOSES = ("product", "account", "user", "category")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class UsageError(Exception):
@@ -68,6 +71,18 @@ def _positive_int(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return number
+
+
+def _part_size_arg(value: str) -> int:
+    """`--part-size` in MiB (a number, optionally followed by MiB/M): at least 5 MiB."""
+    number = value.strip().lower().removesuffix("mib").removesuffix("m").strip()
+    try:
+        size = int(float(number) * 1024 * 1024)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size in MiB, got {value!r}") from None
+    if size < MIN_PART_BYTES:
+        raise argparse.ArgumentTypeError("S3 parts are at least 5 MiB")
+    return size
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,7 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
             "token is minted)",
         )
 
-    up = sub.add_parser("upload", help="upload files and folders through presigned POSTs")
+    up = sub.add_parser(
+        "upload",
+        help="upload files and folders: presigned POSTs, S3 multipart above 100 MiB",
+        description="Upload files and folders. A file up to 100 MiB goes as one presigned POST; a "
+        "larger one as an S3 multipart upload (parts in parallel, each retried 3 times), which "
+        f"Ctrl-C leaves resumable: --resume continues it (state in {default_state_path()}).",
+    )
     up.add_argument("paths", nargs="+", metavar="PATH", help="files, or folders walked for images")
     up.add_argument("--album", dest="album_id", default=None, metavar="ID")
     up.add_argument(
@@ -139,6 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--wait-timeout", type=float, default=300.0, metavar="SECONDS")
     up.add_argument("--json", action="store_true", help="print the image objects as a JSON list, no bars")
     up.add_argument("--concurrency", type=_positive_int, default=4, metavar="N", help="parallel uploads (4)")
+    up.add_argument(
+        "--parallel", type=_positive_int, default=4, metavar="N",
+        help="parallel parts of a multipart upload (4)",
+    )
+    up.add_argument(
+        "--multipart", action="store_true", help="use S3 multipart whatever the size (default: above 100 MiB)"
+    )
+    up.add_argument(
+        "--part-size", type=_part_size_arg, default=None, metavar="MiB",
+        help="multipart part size in MiB, at least 5 (default: the API's advice)",
+    )
+    up.add_argument(
+        "--resume", action="store_true",
+        help="continue the interrupted multipart uploads of these files, sending only the missing parts",
+    )
     api_args(up)
 
     get = sub.add_parser("get", help="print an image object (JSON), or its delivery URLs")
@@ -220,6 +256,10 @@ def _notes(outcome: dict[str, Any]) -> list[str]:
     for tag in outcome.get("tags") or []:
         if isinstance(tag, dict) and tag.get("error"):
             notes.append(f"tag {tag.get('id')}: {tag['error']}")
+    transfer = outcome.get("transfer")
+    if isinstance(transfer, dict) and transfer.get("reused"):
+        reused, parts = len(transfer["reused"]), transfer.get("parts")
+        notes.append(f"resumed: {reused} of {parts} parts were stored already")
     return notes
 
 
@@ -339,6 +379,15 @@ def cmd_upload(args: argparse.Namespace, out: Console, err: Console, session: An
     if not paths:
         raise UsageError("no image files found in " + ", ".join(args.paths))
     files = [describe(p) for p in paths]
+    store = ResumeStore()
+    if not args.resume:
+        waiting = [f for f in files if store.get(f) is not None]
+        if waiting:
+            err.print(
+                f"[yellow]imgdrop: {len(waiting)} of these files have an interrupted upload; "
+                "--resume continues it instead of starting over.",
+                highlight=False,
+            )
     options = UploadOptions(
         album_id=args.album_id,
         tags=args.tags,
@@ -347,14 +396,26 @@ def cmd_upload(args: argparse.Namespace, out: Console, err: Console, session: An
         wait=args.wait,
         wait_timeout=args.wait_timeout,
         concurrency=args.concurrency,
+        parallel=args.parallel,
+        multipart=args.multipart,
+        part_size=args.part_size,
+        resume=args.resume,
+        store=store,
+        control=RunControl.from_env(),
     )
-    api = Api(api_url, token, session=session if session is not None else make_session(args.concurrency + 2))
+    pool = args.concurrency * args.parallel + 2
+    api = Api(api_url, token, session=session if session is not None else make_session(pool))
     with Bars(enabled=not args.json and err.is_terminal, console=err) as bars:
         outcomes = upload_files(api, files, options, bars=bars)
     if args.json:
         print(json.dumps(outcomes, indent=2, ensure_ascii=False), file=out.file)
     else:
         out.print(_summary_table(outcomes))
+    if any(is_interrupted(o) for o in outcomes):
+        err.print(
+            "[yellow]imgdrop: interrupted; run the same command with --resume to continue.", highlight=False
+        )
+        return EXIT_INTERRUPTED
     return EXIT_FAILED if any(is_failure(o) for o in outcomes) else EXIT_OK
 
 
@@ -380,6 +441,9 @@ def main(
     except requests.ConnectionError as exc:
         err.print(f"[red]imgdrop: cannot reach the API: {exc}", highlight=False)
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        err.print("[yellow]imgdrop: interrupted.", highlight=False)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -16,15 +16,22 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imgdrop.catalogue import albums, images, listing, presenting, tags
 from imgdrop.errors import ImgdropError, ValidationFailed
+from imgdrop.lifecycle import reprocess
 from imgdrop.models import (
     Album,
     AlbumCreate,
+    ErrorBody,
     Health,
     Image,
     ImageList,
     ImagePatchBody,
     ImagesCreated,
     ImagesRejected,
+    Job,
+    JobStarted,
+    ReprocessRequest,
+    SignedRequest,
+    SignRequestBody,
     SimilarList,
     Status,
     TagAnswer,
@@ -33,12 +40,17 @@ from imgdrop.models import (
     UploadDuplicate,
     UploadsAnswer,
     UploadsRequest,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookDeliveryList,
+    WebhookList,
 )
 from imgdrop.observability import logger, metrics, tracer
 from imgdrop.rest import build_resolver, current_principal, documented, error_response, json_response
 from imgdrop.services import build_services
-from imgdrop.uploads import direct, presign
+from imgdrop.uploads import direct, multipart, presign
 from imgdrop.uploads.form import item_fields_for, parse_form
+from imgdrop.webhooks import registry as webhooks
 
 services = build_services()
 app = build_resolver()
@@ -81,6 +93,22 @@ def create_uploads(body: Annotated[UploadsRequest, Body()]) -> Response[Any]:
     outcomes = presign.create_uploads(current_principal(app), body.items, services)
     metrics.add_metric(name="UploadsRequested", unit="Count", value=len(body.items))
     return json_response({"items": outcomes})
+
+
+@app.post(
+    "/v1/uploads/<image_id>/sign",
+    responses=documented(
+        {
+            200: ("A presigned S3 request of the upload's multipart upload: send it to `url` with `headers`.",
+                  SignedRequest),
+            409: ("upload_closed: the image is no longer pending (it arrived, settled or expired); "
+                  "upload_expired: its upload window has passed.", ErrorBody),
+        },
+        400, 404,
+    ),
+)
+def sign_upload_request(image_id: str, body: Annotated[SignRequestBody, Body()]) -> Response[Any]:
+    return json_response(multipart.sign(current_principal(app), image_id, body, services))
 
 
 @app.post(
@@ -215,6 +243,60 @@ def create_album(body: Annotated[AlbumCreate, Body()]) -> Response[Any]:
 @app.get("/v1/albums/<album_id>", responses=documented({200: ("The album.", Album)}, 404))
 def get_album(album_id: str) -> Response[Any]:
     return json_response(albums.present_album(albums.get_album(current_principal(app), album_id, services)))
+
+
+# --------------------------------------------------------------------------- webhooks, reprocessing (admin)
+
+
+@app.post(
+    "/v1/webhooks",
+    responses=documented(
+        {201: ("Created: `secret` (whsec_...) is shown only in this answer.", WebhookCreated)}, 400
+    ),
+)
+def create_webhook(body: Annotated[WebhookCreate, Body()]) -> Response[Any]:
+    return json_response(webhooks.create_webhook(current_principal(app), body, services), 201)
+
+
+@app.get("/v1/webhooks", responses=documented({200: ("The tenant's webhooks (no secrets).", WebhookList)}))
+def list_webhooks() -> Response[Any]:
+    return json_response(webhooks.list_webhooks(current_principal(app), services))
+
+
+@app.delete(
+    "/v1/webhooks/<webhook_id>",
+    responses=documented({204: ("Deleted: its pending retries are dropped.", None)}, 404),
+)
+def delete_webhook(webhook_id: str) -> Response[Any]:
+    webhooks.delete_webhook(current_principal(app), webhook_id, services)
+    return json_response(None, 204)
+
+
+@app.get(
+    "/v1/webhooks/<webhook_id>/deliveries",
+    responses=documented({200: ("The endpoint's latest deliveries and their attempts.", WebhookDeliveryList)},
+                         400, 404),
+)
+def list_webhook_deliveries(
+    webhook_id: str,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Response[Any]:
+    return json_response(webhooks.list_deliveries(current_principal(app), webhook_id, services, limit))
+
+
+@app.post(
+    "/v1/reprocess",
+    responses=documented({202: ("Started: the job re-renders the matching images.", JobStarted)}, 400),
+)
+def create_reprocess_job(body: Annotated[ReprocessRequest, Body()]) -> Response[Any]:
+    job = reprocess.start_job(current_principal(app), body, services)
+    location = f"{services.settings.api_base_path}/jobs/{job['id']}"
+    return json_response(job, 202, headers={"Location": location})
+
+
+@app.get("/v1/jobs/<job_id>", responses=documented({200: ("The job and its counts.", Job)}, 404))
+def get_job(job_id: str) -> Response[Any]:
+    return json_response(reprocess.get_job(current_principal(app), job_id, services))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -174,6 +174,29 @@ class Ctx:
 Request = Callable[[Ctx], requests.Response]
 
 UPLOAD_ITEM = {"filename": "a.jpg", "content_type": "image/jpeg", "size": 100}
+HOOK = {"url": "http://127.0.0.1:9/hook", "events": ["image.deleted"]}
+
+
+def _admin(c: Ctx) -> dict[str, str]:
+    return c.stack.headers(tenant="statuses", scope="images:read images:write tags:write admin")
+
+
+def _webhook(c: Ctx) -> str:
+    answer = c.post("/webhooks", HOOK, headers=_admin(c))
+    assert answer.status_code == 201, answer.text
+    return answer.json()["id"]
+
+
+def _multipart_upload(c: Ctx) -> str:
+    """A pending image answered with a multipart upload (large uploads): its sign route's subject."""
+    answer = c.post("/uploads", {"items": [{**UPLOAD_ITEM, "multipart": True}]})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["items"][0]["id"]
+
+
+def _settled(c: Ctx, image_id: str) -> str:
+    return Api(c.stack.api_url, c.stack.token(tenant="statuses")).wait(image_id)["id"]
+
 
 # (method, OpenAPI path) -> {status: a request that answers it}
 STATUS_TABLE: dict[tuple[str, str], dict[int, Request]] = {
@@ -184,6 +207,15 @@ STATUS_TABLE: dict[tuple[str, str], dict[int, Request]] = {
         401: lambda c: c.post("/uploads", {"items": [UPLOAD_ITEM]}, headers={}),
         403: lambda c: c.post("/uploads", {"items": [UPLOAD_ITEM]}, headers=c.read_only),
         503: lambda c: c.down("POST", "/uploads", json={"items": [UPLOAD_ITEM]}),
+    },
+    ("POST", "/v1/uploads/{image_id}/sign"): {
+        200: lambda c: c.post(f"/uploads/{_multipart_upload(c)}/sign", {"method": "POST"}),
+        400: lambda c: c.post(f"/uploads/{_multipart_upload(c)}/sign", {"method": "PATCH"}),
+        401: lambda c: c.post(f"/uploads/{_multipart_upload(c)}/sign", {"method": "POST"}, headers={}),
+        403: lambda c: c.post(f"/uploads/{_multipart_upload(c)}/sign", {"method": "POST"}, headers=c.read_only),
+        404: lambda c: c.post("/uploads/01NOSUCHIMAGE/sign", {"method": "POST"}),
+        409: lambda c: c.post(f"/uploads/{_settled(c, c.image_id)}/sign", {"method": "POST"}),
+        503: lambda c: c.down("POST", f"/uploads/{_multipart_upload(c)}/sign", json={"method": "POST"}),
     },
     ("POST", "/v1/images"): {
         201: lambda c: c.post("/images", {"file": _data_uri(jpeg(24, 24, color=(7, int(time.time_ns()) % 255, 7)))}),
@@ -267,6 +299,52 @@ STATUS_TABLE: dict[tuple[str, str], dict[int, Request]] = {
         403: lambda c: c.call("GET", f"/albums/{c.other_album_id}", headers=c.album_token),
         404: lambda c: c.call("GET", "/albums/01NOSUCHALBUM"),
         503: lambda c: c.down("GET", f"/albums/{c.album_id}"),
+    },
+    # Webhooks and jobs: scope admin. The local stack allows http://127.0.0.1 endpoints (nothing listens
+    # on port 9: an endpoint is only called when an event of its kind comes).
+    ("POST", "/v1/webhooks"): {
+        201: lambda c: c.post("/webhooks", HOOK, headers=_admin(c)),
+        400: lambda c: c.post("/webhooks", {"url": "https://169.254.169.254/", "events": ["image.ready"]},
+                              headers=_admin(c)),
+        401: lambda c: c.post("/webhooks", HOOK, headers={}),
+        403: lambda c: c.post("/webhooks", HOOK),
+        503: lambda c: c.down("POST", "/webhooks", json=HOOK, headers=_admin(c)),
+    },
+    ("GET", "/v1/webhooks"): {
+        200: lambda c: c.call("GET", "/webhooks", headers=_admin(c)),
+        401: lambda c: c.call("GET", "/webhooks", headers={}),
+        403: lambda c: c.call("GET", "/webhooks"),
+        503: lambda c: c.down("GET", "/webhooks", headers=_admin(c)),
+    },
+    ("DELETE", "/v1/webhooks/{webhook_id}"): {
+        204: lambda c: c.call("DELETE", f"/webhooks/{_webhook(c)}", headers=_admin(c)),
+        401: lambda c: c.call("DELETE", "/webhooks/01NOSUCHHOOK", headers={}),
+        403: lambda c: c.call("DELETE", "/webhooks/01NOSUCHHOOK"),
+        404: lambda c: c.call("DELETE", "/webhooks/01NOSUCHHOOK", headers=_admin(c)),
+        503: lambda c: c.down("DELETE", "/webhooks/01NOSUCHHOOK", headers=_admin(c)),
+    },
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): {
+        200: lambda c: c.call("GET", f"/webhooks/{_webhook(c)}/deliveries", headers=_admin(c)),
+        400: lambda c: c.call("GET", "/webhooks/01NOSUCHHOOK/deliveries", params={"limit": "0"}, headers=_admin(c)),
+        401: lambda c: c.call("GET", "/webhooks/01NOSUCHHOOK/deliveries", headers={}),
+        403: lambda c: c.call("GET", "/webhooks/01NOSUCHHOOK/deliveries"),
+        404: lambda c: c.call("GET", "/webhooks/01NOSUCHHOOK/deliveries", headers=_admin(c)),
+        503: lambda c: c.down("GET", "/webhooks/01NOSUCHHOOK/deliveries", headers=_admin(c)),
+    },
+    ("POST", "/v1/reprocess"): {
+        202: lambda c: c.post("/reprocess", {"ids": [c.image_id]}, headers=_admin(c)),
+        400: lambda c: c.post("/reprocess", {"profile": "no-such-profile"}, headers=_admin(c)),
+        401: lambda c: c.post("/reprocess", {}, headers={}),
+        403: lambda c: c.post("/reprocess", {}),
+        503: lambda c: c.down("POST", "/reprocess", json={}, headers=_admin(c)),
+    },
+    ("GET", "/v1/jobs/{job_id}"): {
+        200: lambda c: c.call("GET", f"/jobs/{c.post('/reprocess', {'ids': ['01NOSUCHIMAGE']}, _admin(c)).json()['id']}",
+                              headers=_admin(c)),
+        401: lambda c: c.call("GET", "/jobs/01NOSUCHJOB", headers={}),
+        403: lambda c: c.call("GET", "/jobs/01NOSUCHJOB"),
+        404: lambda c: c.call("GET", "/jobs/01NOSUCHJOB", headers=_admin(c)),
+        503: lambda c: c.down("GET", "/jobs/01NOSUCHJOB", headers=_admin(c)),
     },
 }
 # Documented, and no request can produce it: the health check reads no storage (design.md: a 503

@@ -1,7 +1,8 @@
-"""The near-duplicate index against DynamoDB (moto): keys, sets, shards, errors."""
+"""The near-duplicate index against DynamoDB (moto): keys, sets, full buckets, errors, migration."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 
@@ -10,7 +11,15 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from imgdrop.dedupe import DynamoHashIndexStore, NearDuplicateIndex, format_hash, hamming, write_keys
+from imgdrop.dedupe import (
+    DynamoHashIndexStore,
+    IndexEntry,
+    NearDuplicateIndex,
+    format_hash,
+    hamming,
+    write_keys,
+)
+from imgdrop.dedupe.migrate import run as migrate
 from imgdrop.errors import StorageError
 
 REGION = "us-east-1"
@@ -75,14 +84,15 @@ def test_add_then_find_nearest_first_and_exclude(store):
     assert index.find("acme", base, 12, exclude="img-a") == [("img-b", 6)]
 
 
-def test_bucket_items_use_the_tenant_band_key_and_a_string_set(store, client, table_name):
+def test_bucket_items_use_the_tenant_table_key_and_a_string_set(store, client, table_name):
     NearDuplicateIndex(store).add("acme", "img-a", "C3A5F00F12345678")
 
     key = write_keys("acme", "c3a5f00f12345678")[0]
-    item = client.get_item(TableName=table_name, Key={"pk": {"S": key}, "sk": {"S": "S#0"}})["Item"]
-    assert key == "T#acme#PH0#c3a5"
+    item = client.get_item(TableName=table_name, Key={"pk": {"S": key}, "sk": {"S": "B"}})["Item"]
+    assert key.startswith("T#acme#NX00#")
     assert item["e"] == {"SS": ["c3a5f00f12345678:img-a"]}
-    assert store.stats.write_requests == 68
+    assert store.stats.write_requests == 42  # one UpdateItem per table
+    assert store.stats.read_requests == 1  # it read its buckets first: none was full
 
 
 def test_tenants_never_see_each_other(store):
@@ -102,34 +112,42 @@ def test_add_is_idempotent_and_remove_deletes(store):
     assert index.find("acme", "c3a5f00f12345678", 15) == []
 
 
-def test_full_buckets_overflow_to_shards_and_are_read_back(client, table_name):
+def test_full_buckets_refuse_entries_without_a_walk(client, table_name):
     store = DynamoHashIndexStore(table_name, client, entries_per_item=3, max_workers=4)
     index = NearDuplicateIndex(store)
     base = "0000ffff0000ffff"
     ids = [f"img-{i}" for i in range(8)]
     for image_id in ids:
-        index.add("acme", image_id, base)  # all share every bucket: 3 shards each
+        index.add("acme", image_id, base)  # all share every bucket: full after three
 
-    head = client.get_item(TableName=table_name, Key={"pk": {"S": "T#acme#PH0#0000"}, "sk": {"S": "S#0"}})
+    assert store.stats.write_requests == 3 * 42  # the later inserts saw full buckets: no writes
     before = store.stats.snapshot()
     found = index.find("acme", base, 4)
     used = store.stats.since(before)
+    assert found == [(i, 0) for i in ids[:3]]
+    assert used.read_requests == 9 and used.items_read == 42
 
-    assert head["Item"]["n"] == {"N": "3"}
-    assert found == [(i, 0) for i in sorted(ids)]
-    assert used.read_requests == 2  # first shards, then the overflow shards
-    assert used.items_read == 4 * 3
+    # a writer that raced past the check is refused by the condition: one request, no walk
+    key = write_keys("acme", base)[0]
+    store.batch_add([IndexEntry(key, "img-9", base)])
+    assert store.stats.dropped == 1
+    item = client.get_item(TableName=table_name, Key={"pk": {"S": key}, "sk": {"S": "B"}})["Item"]
+    assert len(item["e"]["SS"]) == 3
+    # a redelivered entry already in a full bucket is still accepted (idempotent)
+    store.batch_add([IndexEntry(key, "img-0", base)])
+    assert store.stats.dropped == 1
 
-    index.remove("acme", "img-7", base)
-    assert [i for i, _ in index.find("acme", base, 4)] == sorted(ids[:7])
+    index.remove("acme", "img-0", base)
+    index.add("acme", "img-7", base)
+    assert [i for i, _ in index.find("acme", base, 4)] == ["img-1", "img-2", "img-7"]
 
 
 def test_matches_brute_force_with_many_keys_per_lookup(store):
-    # threshold 12 reads 548 keys: six BatchGetItem requests, whatever the collection size
+    # threshold 12 reads 840 keys: nine BatchGetItem requests, whatever the collection size
     rng = random.Random(7)
     index = NearDuplicateIndex(store)
     query = format_hash(rng.getrandbits(64))
-    stored = {f"near-{d}": _near(query, d, rng) for d in range(0, 15, 2)}
+    stored = {f"near-{d}": _near(query, d, rng) for d in range(0, 6)}
     stored |= {f"rand-{i}": format_hash(rng.getrandbits(64)) for i in range(6)}
     for image_id, phash in stored.items():
         index.add("acme", image_id, phash)
@@ -142,8 +160,8 @@ def test_matches_brute_force_with_many_keys_per_lookup(store):
         ((i, hamming(h, query)) for i, h in stored.items() if hamming(h, query) <= 12),
         key=lambda m: (m[1], m[0]),
     )
-    assert found == expected
-    assert used.read_requests == 6
+    assert found == expected  # exact within 5 bits
+    assert used.read_requests == 9
 
 
 def test_client_errors_become_storage_errors(client):
@@ -162,3 +180,40 @@ def test_the_store_builds_its_own_client_when_given_none(table_name):
     index = NearDuplicateIndex(DynamoHashIndexStore(table_name))
     index.add("acme", "img-a", "c3a5f00f12345678")
     assert index.find("acme", "c3a5f00f12345678", 8) == [("img-a", 0)]
+
+
+def test_migration_backfills_ready_images_and_purges_the_old_layout(client, table_name):
+    def image(image_id, status, phash, variants=True):
+        client.put_item(
+            TableName=table_name,
+            Item={
+                "pk": {"S": "T#acme"},
+                "sk": {"S": f"IMG#{image_id}"},
+                "tenant": {"S": "acme"},
+                "id": {"S": image_id},
+                "status": {"S": status},
+                "result": {"S": json.dumps({"phash": phash})},
+                "variants": {"S": json.dumps({"thumb": {}} if variants else {})},
+            },
+        )
+
+    image("img-ready", "ready", "c3a5f00f12345678")
+    image("img-dup", "duplicate", "c3a5f00f12345678")
+    image("img-failed", "ready", "c3a5f00f12345679", variants=False)
+    legacy = {"pk": {"S": "T#acme#PH0#c3a5"}, "sk": {"S": "S#0"}}
+    client.put_item(TableName=table_name, Item={**legacy, "e": {"SS": ["c3a5f00f12345678:img-ready"]}})
+
+    assert migrate("backfill", table_name, client, segments=2, dry_run=True).indexed == 1
+    counts = migrate("backfill", table_name, client, segments=2)
+    assert counts.indexed == 1
+    index = NearDuplicateIndex(DynamoHashIndexStore(table_name, client))
+    assert index.find("acme", "c3a5f00f12345678", 12) == [("img-ready", 0)]
+    migrate("backfill", table_name, client)  # again: idempotent
+    assert index.find("acme", "c3a5f00f12345678", 12) == [("img-ready", 0)]
+
+    assert migrate("purge", table_name, client, segments=2).deleted == 1
+    assert "Item" not in client.get_item(TableName=table_name, Key=legacy)
+    assert index.find("acme", "c3a5f00f12345678", 12) == [("img-ready", 0)]
+    assert client.get_item(TableName=table_name, Key={"pk": {"S": "T#acme"}, "sk": {"S": "IMG#img-ready"}})[
+        "Item"
+    ]

@@ -284,6 +284,18 @@ def check_similar(gateway: Gateway, functions: Functions, acme: Acme) -> None:
     assert similar.status == 200 and similar.json == {"items": []}, similar.raw
 
 
+def check_sign_upload(gateway: Gateway, functions: Functions, acme: Acme) -> None:
+    # acme's own pending upload: signable by acme, and exactly like a missing one to rival
+    answer = gateway.call("POST", "/v1/uploads", "acme", body={"items": [
+        {"filename": "big.tif", "content_type": "image/tiff", "size": 1000, "multipart": True}]})
+    pending = answer.json["items"][0]
+    assert pending["upload"]["method"] == "multipart", answer.raw
+    for body in ({"method": "POST"}, {"method": "PUT", "upload_id": "u", "part_number": 1}):
+        assert gateway.call("POST", f"/v1/uploads/{pending['id']}/sign", "acme", body=body).status == 200
+        assert_no_leak(assert_like_missing(gateway, "POST", lambda i: f"/v1/uploads/{i}/sign", pending["id"],
+                                           body=body), acme)
+
+
 def check_create_tag(gateway: Gateway, functions: Functions, acme: Acme) -> None:
     answer = gateway.call("POST", "/v1/tags", "rival", body={"label": acme.tag_label})
     assert answer.status == 201, answer.raw
@@ -313,11 +325,77 @@ def check_get_album(gateway: Gateway, functions: Functions, acme: Acme) -> None:
     assert_no_leak(assert_like_missing(gateway, "GET", lambda i: f"/v1/albums/{i}", acme.album_id), acme)
 
 
+# Webhooks and jobs are `admin` routes: both tenants call them as administrators.
+ADMIN_SCOPE = "images:read images:write tags:write admin"
+PUBLIC_HOOK = "https://93.184.216.34/hook"  # a public address: no DNS needed
+
+
+def admin_call(gateway: Gateway, method: str, path: str, tenant: str, body: Any = None) -> Response:
+    token = gateway.token(tenant, scope=ADMIN_SCOPE)
+    return gateway.call(method, path, tenant, body=body, headers={"authorization": f"Bearer {token}"})
+
+
+def admin_like_missing(gateway: Gateway, method: str, path_of: Callable[[str], str], acme_id: str) -> Response:
+    theirs = admin_call(gateway, method, path_of(acme_id), "rival")
+    missing = admin_call(gateway, method, path_of(MISSING_ID), "rival")
+    assert theirs.status == missing.status == 404, (theirs.raw, missing.raw)
+    assert theirs.json["errors"][0]["code"] == "not_found" and theirs.raw == missing.raw
+    return theirs
+
+
+def acme_webhook(gateway: Gateway) -> dict[str, Any]:
+    created = admin_call(gateway, "POST", "/v1/webhooks", "acme", {"url": PUBLIC_HOOK, "events": ["image.ready"]})
+    assert created.status == 201, created.raw
+    return created.json
+
+
+def check_create_webhook(gateway: Gateway, functions: Functions, acme: Acme) -> None:
+    theirs = acme_webhook(gateway)
+    answer = admin_call(gateway, "POST", "/v1/webhooks", "rival", {"url": PUBLIC_HOOK, "events": ["image.ready"]})
+    assert answer.status == 201 and answer.json["id"] != theirs["id"], answer.raw
+    listed = admin_call(gateway, "GET", "/v1/webhooks", "acme").json["items"]
+    assert [w["id"] for w in listed] == [theirs["id"]]
+
+
+def check_list_webhooks(gateway: Gateway, functions: Functions, acme: Acme) -> None:
+    theirs = acme_webhook(gateway)
+    answer = admin_call(gateway, "GET", "/v1/webhooks", "rival")
+    assert answer.status == 200 and answer.json == {"items": []}, answer.raw
+    assert theirs["id"] not in answer.raw.decode() and theirs["secret"] not in answer.raw.decode()
+
+
+def check_delete_webhook(gateway: Gateway, functions: Functions, acme: Acme) -> None:
+    theirs = acme_webhook(gateway)
+    admin_like_missing(gateway, "DELETE", lambda i: f"/v1/webhooks/{i}", theirs["id"])
+    assert [w["id"] for w in admin_call(gateway, "GET", "/v1/webhooks", "acme").json["items"]] == [theirs["id"]]
+
+
+def check_webhook_deliveries(gateway: Gateway, functions: Functions, acme: Acme) -> None:
+    theirs = acme_webhook(gateway)
+    assert_no_leak(admin_like_missing(gateway, "GET", lambda i: f"/v1/webhooks/{i}/deliveries", theirs["id"]), acme)
+
+
+def check_reprocess(gateway: Gateway, functions: Functions, acme: Acme) -> None:
+    # acme's image named by id is as unknown to rival as a missing one: nothing matches, nothing changes.
+    answer = admin_call(gateway, "POST", "/v1/reprocess", "rival", {"ids": [acme.image_id]})
+    assert answer.status == 202 and answer.json["total"] == 0, answer.raw
+    everything = admin_call(gateway, "POST", "/v1/reprocess", "rival", {})
+    assert everything.status == 202 and everything.json["total"] == 0, everything.raw
+    assert_acme_untouched(gateway, acme)
+
+
+def check_get_job(gateway: Gateway, functions: Functions, acme: Acme) -> None:
+    theirs = admin_call(gateway, "POST", "/v1/reprocess", "acme", {"ids": [acme.image_id]})
+    assert theirs.status == 202 and theirs.json["total"] == 1, theirs.raw
+    admin_like_missing(gateway, "GET", lambda i: f"/v1/jobs/{i}", theirs.json["id"])
+
+
 CHECKS: dict[str, Callable[[Gateway, Functions, Acme], None]] = {
     "GET /v1/health": check_public("/v1/health"),
     "GET /v1/openapi.json": check_public("/v1/openapi.json"),
     "GET /v1/docs": check_public("/v1/docs"),
     "POST /v1/uploads": check_create_uploads,
+    "POST /v1/uploads/{id}/sign": check_sign_upload,
     "POST /v1/images": check_create_images,
     "GET /v1/images": check_list_images,
     "GET /v1/images/{id}": check_get_image,
@@ -329,6 +407,12 @@ CHECKS: dict[str, Callable[[Gateway, Functions, Acme], None]] = {
     "GET /v1/tags/{id}": check_get_tag,
     "POST /v1/albums": check_create_album,
     "GET /v1/albums/{id}": check_get_album,
+    "POST /v1/webhooks": check_create_webhook,
+    "GET /v1/webhooks": check_list_webhooks,
+    "DELETE /v1/webhooks/{id}": check_delete_webhook,
+    "GET /v1/webhooks/{id}/deliveries": check_webhook_deliveries,
+    "POST /v1/reprocess": check_reprocess,
+    "GET /v1/jobs/{id}": check_get_job,
 }
 
 

@@ -1,4 +1,5 @@
-"""The `imgdrop` CLI with a fake HTTP layer: parsing, tokens, folders, batches, exit codes."""
+"""The `imgdrop` CLI with a fake HTTP layer: parsing, tokens, folders, batches, exit codes, and
+S3 multipart uploads (part planning, the resume file, only missing parts sent, retries)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
@@ -15,8 +17,19 @@ import pytest
 from imgdrop.auth import TokenVerifier
 from imgdrop_cli import main as cli
 from imgdrop_cli.api import Api
-from imgdrop_cli.files import content_type_of, expand_paths
+from imgdrop_cli.files import content_type_of, describe, expand_paths
 from imgdrop_cli.multipart import MultipartFile
+from imgdrop_cli.resumable import (
+    MiB,
+    Part,
+    ResumeStore,
+    choose_part_size,
+    complete_body,
+    default_state_path,
+    parse_list_parts,
+    plan_parts,
+)
+from imgdrop_cli.upload import UploadOptions, item_for
 
 # The local stack's dev secret is short and public on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
@@ -29,8 +42,9 @@ API = "http://api.test"
 
 
 class FakeResponse:
-    def __init__(self, status: int, body: Any = None, text: str | None = None):
+    def __init__(self, status: int, body: Any = None, text: str | None = None, headers: dict | None = None):
         self.status_code = status
+        self.headers = headers or {}
         self._body = body
         self.text = text if text is not None else (json.dumps(body) if body is not None else "")
         self.content = self.text.encode()
@@ -58,9 +72,20 @@ class FakeImgdrop:
         self.uploads_status = 200
         self.uploads_error: dict | None = None
         self._next = 0
+        # S3 multipart: upload id -> {part number: bytes}; the objects completed; injected faults
+        self.mp_uploads: dict[str, dict[int, bytes]] = {}
+        self.mp_keys: dict[str, str] = {}  # upload id -> key
+        self.objects: dict[str, bytes] = {}
+        self.part_failures: dict[int, int] = {}  # part number -> how many more PUTs answer 503
+        self.gone: set[str] = set()  # upload ids S3 no longer knows
+        self.sign_calls: list[tuple[str, dict]] = []
+        self.sign_status = 200
+        self.sign_code = ""
 
     def request(self, method: str, url: str, **kwargs: Any) -> FakeResponse:
         self.calls.append((method, url, kwargs))
+        if url.startswith(S3 + "/"):
+            return self._s3_multipart(method, url, kwargs)
         if url.startswith(S3):
             body = kwargs["data"]
             sent = b"".join(iter(body))
@@ -75,6 +100,9 @@ class FakeImgdrop:
                 )
             return FakeResponse(self.s3_status, text="")
         path = url[len(API) :]
+        sign = re.fullmatch(r"/v1/uploads/([^/]+)/sign", path)
+        if method == "POST" and sign:
+            return self._sign(sign.group(1), kwargs["json"])
         if method == "POST" and path == "/v1/uploads":
             if self.uploads_error is not None:
                 return FakeResponse(self.uploads_status, {"errors": [self.uploads_error]})
@@ -116,6 +144,19 @@ class FakeImgdrop:
             "height": 3,
             "sha256": item.get("sha256"),
         }
+        if item.get("multipart"):
+            return {
+                "id": image_id,
+                "status": "pending",
+                "upload": {
+                    "method": "multipart",
+                    "key": f"uploads/t/{image_id}",
+                    "part_size": 8 * MiB,
+                    "part_count": max(1, -(-item["size"] // (8 * MiB))),
+                    "sign_url": f"/v1/uploads/{image_id}/sign",
+                    "expires_at": "2030-01-01T00:00:00Z",
+                },
+            }
         return {
             "id": image_id,
             "status": "pending",
@@ -134,7 +175,82 @@ class FakeImgdrop:
 
     @property
     def s3_posts(self) -> int:
-        return sum(1 for _, url, _ in self.calls if url.startswith(S3))
+        return sum(1 for _, url, _ in self.calls if url == S3)
+
+    def _sign(self, image_id: str, body: dict) -> FakeResponse:
+        self.sign_calls.append((image_id, body))
+        if self.sign_status != 200:
+            code = self.sign_code or {404: "not_found", 409: "upload_closed", 503: "storage_error"}.get(
+                self.sign_status, "x"
+            )
+            return FakeResponse(
+                self.sign_status, {"errors": [{"status": str(self.sign_status), "code": code, "title": code}]}
+            )
+        query = {"X-Amz-Signature": "s1g", "m": body["method"]}
+        if "upload_id" in body:
+            query["uploadId"] = body["upload_id"]
+        if "part_number" in body:
+            query["partNumber"] = str(body["part_number"])
+        if body["method"] == "POST" and "upload_id" not in body:
+            query["uploads"] = ""
+        qs = "&".join(f"{k}={v}" for k, v in query.items())
+        key = f"uploads/t/{image_id}"
+        return FakeResponse(200, {"url": f"{S3}/{key}?{qs}", "key": key, "headers": {}})
+
+    def _s3_multipart(self, method: str, url: str, kwargs: dict) -> FakeResponse:
+        parts = urlsplit(url)
+        key = parts.path[len(urlsplit(S3).path) + 1 :]
+        query = parse_qs(parts.query, keep_blank_values=True)
+        upload_id = (query.get("uploadId") or [None])[0]
+        no_such = FakeResponse(404, text="<Error><Code>NoSuchUpload</Code><Message>gone</Message></Error>")
+        if upload_id is not None and (upload_id in self.gone or upload_id not in self.mp_uploads):
+            return no_such
+        if method == "POST" and "uploads" in query:
+            upload_id = f"up{len(self.mp_uploads) + 1}"
+            self.mp_uploads[upload_id] = {}
+            self.mp_keys[upload_id] = key
+            return FakeResponse(
+                200, text=f"<InitiateMultipartUploadResult><Key>{key}</Key><UploadId>{upload_id}</UploadId>"
+                "</InitiateMultipartUploadResult>"
+            )
+        if method == "PUT":
+            number = int(query["partNumber"][0])
+            body = kwargs["data"]
+            data = b"".join(iter(body))
+            assert len(data) == int(kwargs["headers"]["Content-Length"])
+            if self.part_failures.get(number):
+                self.part_failures[number] -= 1
+                return FakeResponse(503, text="<Error><Code>SlowDown</Code><Message>later</Message></Error>")
+            self.mp_uploads[upload_id][number] = data
+            return FakeResponse(200, text="", headers={"ETag": f'"{hashlib.md5(data).hexdigest()}"'})
+        if method == "GET":
+            rows = "".join(
+                f"<Part><PartNumber>{n}</PartNumber><ETag>&quot;{hashlib.md5(d).hexdigest()}&quot;</ETag>"
+                f"<Size>{len(d)}</Size></Part>"
+                for n, d in sorted(self.mp_uploads[upload_id].items())
+            )
+            return FakeResponse(200, text=f"<ListPartsResult><UploadId>{upload_id}</UploadId>{rows}</ListPartsResult>")
+        if method == "POST":
+            body = kwargs["data"]
+            text = body.decode()
+            listed = [(int(n), e) for n, e in re.findall(r"<PartNumber>(\d+)</PartNumber><ETag>([^<]+)</ETag>", text)]
+            stored = self.mp_uploads[upload_id]
+            assert [n for n, _ in listed] == sorted(stored), (listed, sorted(stored))
+            for n, etag in listed:
+                if etag != f'"{hashlib.md5(stored[n]).hexdigest()}"':
+                    return FakeResponse(400, text="<Error><Code>InvalidPart</Code><Message>etag</Message></Error>")
+            self.objects[key] = b"".join(stored[n] for n, _ in listed)
+            del self.mp_uploads[upload_id]
+            return FakeResponse(200, text=f"<CompleteMultipartUploadResult><Key>{key}</Key></CompleteMultipartUploadResult>")
+        return FakeResponse(405, text="<Error><Code>MethodNotAllowed</Code></Error>")
+
+    def puts(self) -> list[int]:
+        """The part numbers PUT so far (successful or not), in order."""
+        return [
+            int(parse_qs(urlsplit(url).query)["partNumber"][0])
+            for method, url, _ in self.calls
+            if method == "PUT" and url.startswith(S3 + "/")
+        ]
 
 
 def run_cli(argv: list[str], fake: FakeImgdrop | None = None) -> tuple[int, str, str]:
@@ -144,9 +260,10 @@ def run_cli(argv: list[str], fake: FakeImgdrop | None = None) -> tuple[int, str,
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch):
-    for var in ("JWT_SECRET", "IMGDROP_API", "IMGDROP_TOKEN"):
+def _clean_env(monkeypatch, tmp_path):
+    for var in ("JWT_SECRET", "IMGDROP_API", "IMGDROP_TOKEN", "IMGDROP_STOP_AFTER_PARTS"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # the resume file lives here
     monkeypatch.setattr("time.sleep", lambda s: None)
 
 
@@ -626,3 +743,255 @@ def test_a_batch_is_asked_for_only_once_the_one_two_before_is_sent(tmp_path):
     sent = [i for i, (_, url, _) in enumerate(fake.calls) if url.startswith(S3)]
     assert len(sent) == 250
     assert all(fake.sent_at[f"uploads/t/img{n:03d}"] < batch_asks[2] for n in range(1, 101))
+
+
+# ------------------------------------------------------------------ multipart: planning
+
+
+def test_parts_are_cut_at_the_part_size_with_a_shorter_last_one():
+    parts = plan_parts(12 * MiB + 5, 5 * MiB)
+    assert [p.number for p in parts] == [1, 2, 3]
+    assert [p.offset for p in parts] == [0, 5 * MiB, 10 * MiB]
+    assert [p.size for p in parts] == [5 * MiB, 5 * MiB, 2 * MiB + 5]
+    assert plan_parts(10 * MiB, 5 * MiB)[-1] == Part(2, 5 * MiB, 5 * MiB)
+    assert plan_parts(0, 5 * MiB) == [Part(1, 0, 0)]  # S3 takes one empty part
+
+
+def test_the_part_size_is_at_least_5_mib_and_grows_to_fit_one_list_page():
+    assert choose_part_size(300 * MiB, None) == 8 * MiB  # no advice: 8 MiB
+    assert choose_part_size(300 * MiB, 16 * MiB) == 16 * MiB  # the API's advice
+    assert choose_part_size(300 * MiB, 1 * MiB) == 5 * MiB  # S3's minimum
+    # 20 GiB in 8 MiB parts would be 2560 parts: ListParts pages at 1000 and a presigned GET
+    # cannot turn the page, so the part grows to keep every part on one page
+    size = 20 * 1024 * MiB
+    part = choose_part_size(size, 8 * MiB)
+    assert len(plan_parts(size, part)) <= 1000
+
+
+def test_list_parts_and_complete_speak_s3_xml():
+    listed = parse_list_parts(
+        "<ListPartsResult><Part><PartNumber>2</PartNumber><ETag>&quot;bb&quot;</ETag><Size>7</Size></Part>"
+        '<Part><PartNumber>1</PartNumber><ETag>"aa"</ETag><Size>5</Size></Part></ListPartsResult>'
+    )
+    assert listed == {1: ('"aa"', 5), 2: ('"bb"', 7)}
+    body = complete_body({2: '"bb"', 1: '"aa"'}).decode()
+    assert body == (
+        '<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"aa"</ETag></Part>'
+        '<Part><PartNumber>2</PartNumber><ETag>"bb"</ETag></Part></CompleteMultipartUpload>'
+    )
+
+
+def test_items_ask_for_multipart_above_the_threshold_or_when_forced(tmp_path):
+    small, big = tmp_path / "s.jpg", tmp_path / "b.jpg"
+    small.write_bytes(b"x" * 10)
+    big.write_bytes(b"x" * 100)
+    options = UploadOptions(multipart_threshold=50)
+    assert "multipart" not in item_for(describe(small), options)
+    assert item_for(describe(big), options)["multipart"] is True
+    assert item_for(describe(small), UploadOptions(multipart=True))["multipart"] is True
+
+
+def test_multipart_arguments():
+    args = cli.build_parser().parse_args(["upload", "a.tif"])
+    assert (args.parallel, args.multipart, args.part_size, args.resume) == (4, False, None, False)
+    args = cli.build_parser().parse_args(
+        ["upload", "a.tif", "--parallel", "8", "--multipart", "--part-size", "16", "--resume"]
+    )
+    assert (args.parallel, args.multipart, args.part_size, args.resume) == (8, True, 16 * MiB, True)
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["upload", "a.tif", "--part-size", "4"])  # S3's minimum is 5 MiB
+
+
+# ------------------------------------------------------------------ multipart: the resume file
+
+
+def test_the_resume_file_sits_in_the_xdg_config_home_and_keys_on_the_files_state(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert default_state_path() == tmp_path / "xdg" / "imgdrop" / "uploads.json"
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    assert default_state_path() == Path.home() / ".config" / "imgdrop" / "uploads.json"
+
+    store = ResumeStore(tmp_path / "state" / "uploads.json")
+    path = tmp_path / "big.tif"
+    path.write_bytes(b"a" * 1000)
+    local = describe(path)
+    assert store.get(local) is None and not store.path.exists()  # reading creates nothing
+    store.put(local, {"image_id": "img1", "upload_id": "u1", "part_size": 5 * MiB})
+    assert store.get(local)["upload_id"] == "u1"
+    on_disk = json.loads(store.path.read_text())
+    assert on_disk["version"] == 1 and len(on_disk["uploads"]) == 1
+    assert (store.path.stat().st_mode & 0o777) == 0o600
+    (key,) = on_disk["uploads"]
+    assert str(path.resolve()) in key and local.sha256 in key
+
+    # A file that changed (size, mtime, bytes) is not the one that was interrupted
+    path.write_bytes(b"b" * 1000)
+    assert store.get(describe(path)) is None
+    store.drop(local)
+    assert store.entries() == {}
+
+
+def test_old_resume_records_are_pruned(tmp_path):
+    store = ResumeStore(tmp_path / "uploads.json")
+    a, b = tmp_path / "a.tif", tmp_path / "b.tif"
+    a.write_bytes(b"a")
+    b.write_bytes(b"b")
+    store.put(describe(a), {"upload_id": "old", "created_at": "2000-01-01T00:00:00Z"})
+    store.put(describe(b), {"upload_id": "new"})
+    assert [e["upload_id"] for e in store.entries().values()] == ["new"]
+
+
+# ------------------------------------------------------------------ multipart: uploads
+
+
+@pytest.fixture
+def big(tmp_path: Path) -> Path:
+    """12 MiB of distinct bytes: three parts of 5 MiB (the last 2 MiB)."""
+    path = tmp_path / "big.tif"
+    path.write_bytes(bytes(range(256)) * (12 * MiB // 256))
+    return path
+
+
+MP = ["--api", API, "--token", "t", "--json", "--multipart", "--part-size", "5"]
+
+
+def test_a_multipart_upload_sends_every_part_in_parallel_and_completes(big):
+    fake = FakeImgdrop()
+    code, out, err = run_cli(["upload", str(big), *MP, "--parallel", "3"], fake)
+    assert code == 0, err
+    (batch,) = fake.upload_batches
+    assert batch[0]["multipart"] is True
+    assert sorted(fake.puts()) == [1, 2, 3]
+    assert fake.objects["uploads/t/img001"] == big.read_bytes()
+    methods = [body["method"] for _, body in fake.sign_calls]
+    assert methods[0] == "POST" and methods[-1] == "POST" and methods.count("PUT") == 3
+    assert all(body.get("upload_id") == "up1" for _, body in fake.sign_calls[1:])
+    assert sorted(body["part_number"] for _, body in fake.sign_calls if body["method"] == "PUT") == [1, 2, 3]
+    assert json.loads(out)[0]["id"] == "img001"
+    assert ResumeStore().entries() == {}  # done: nothing left to resume
+
+
+def test_an_interrupted_upload_leaves_a_record_and_resume_sends_only_the_missing_parts(big, monkeypatch):
+    fake = FakeImgdrop()
+    monkeypatch.setenv("IMGDROP_STOP_AFTER_PARTS", "1")  # the test hook: stop as Ctrl-C would
+    code, out, err = run_cli(["upload", str(big), *MP, "--parallel", "1"], fake)
+    assert code == 130, err
+    assert "--resume" in err
+    assert json.loads(out)[0]["error"]["code"] == "interrupted"
+    assert fake.puts() == [1]
+    (entry,) = ResumeStore().entries().values()
+    assert (entry["image_id"], entry["upload_id"], entry["key"]) == ("img001", "up1", "uploads/t/img001")
+    assert entry["part_size"] == 5 * MiB
+
+    # Without --resume the CLI says that it could continue
+    monkeypatch.delenv("IMGDROP_STOP_AFTER_PARTS")
+    calls_before, puts_before = len(fake.calls), len(fake.puts())
+    code, out, err = run_cli(["upload", str(big), *MP, "--resume"], fake)
+    assert code == 0, err
+    assert len(fake.upload_batches) == 1  # no new POST /uploads
+    assert sorted(fake.puts()[puts_before:]) == [2, 3]  # part 1 is not sent again
+    resumed = [m for m, url, _ in fake.calls[calls_before:] if url.startswith(S3 + "/")]
+    assert resumed[0] == "GET"  # ListParts first
+    assert fake.objects["uploads/t/img001"] == big.read_bytes()
+    outcome = json.loads(out)[0]
+    assert outcome["id"] == "img001"
+    assert outcome["transfer"] == {
+        "method": "multipart", "upload_id": "up1", "part_size": 5 * MiB, "parts": 3, "sent": [2, 3], "reused": [1]
+    }
+    assert ResumeStore().entries() == {}
+
+
+def test_a_record_exists_but_without_resume_a_new_upload_starts_and_says_so(big, monkeypatch):
+    fake = FakeImgdrop()
+    monkeypatch.setenv("IMGDROP_STOP_AFTER_PARTS", "1")
+    run_cli(["upload", str(big), *MP, "--parallel", "1"], fake)
+    monkeypatch.delenv("IMGDROP_STOP_AFTER_PARTS")
+    code, _, err = run_cli(["upload", str(big), *MP], fake)
+    assert code == 0
+    assert "interrupted upload" in err and "--resume" in err
+    assert len(fake.upload_batches) == 2
+
+
+def test_a_failing_part_is_retried_with_backoff(big, monkeypatch):
+    sleeps: list[float] = []
+    monkeypatch.setattr("time.sleep", sleeps.append)
+    fake = FakeImgdrop()
+    fake.part_failures[2] = 2
+    code, _, err = run_cli(["upload", str(big), *MP, "--parallel", "1"], fake)
+    assert code == 0, err
+    assert fake.puts() == [1, 2, 2, 2, 3]
+    assert sleeps[:2] == [1.0, 2.0]
+    # each attempt is signed afresh (a presigned URL may have expired meanwhile)
+    assert [b.get("part_number") for _, b in fake.sign_calls if b["method"] == "PUT"] == [1, 2, 2, 2, 3]
+    assert fake.objects["uploads/t/img001"] == big.read_bytes()
+
+
+def test_a_part_failing_four_times_fails_the_file_and_keeps_it_resumable(big, monkeypatch):
+    fake = FakeImgdrop()
+    fake.part_failures[2] = 4
+    code, out, _ = run_cli(["upload", str(big), *MP, "--parallel", "1"], fake)
+    assert code == 1
+    outcome = json.loads(out)[0]
+    assert outcome["error"]["code"] == "upload_failed"
+    assert "SlowDown" in outcome["error"]["title"] and "--resume" in outcome["error"]["title"]
+    assert fake.puts().count(2) == 4  # the first try and 3 retries
+    assert 3 not in fake.puts()
+    assert len(ResumeStore().entries()) == 1
+
+    code, _, err = run_cli(["upload", str(big), *MP, "--resume"], fake)
+    assert code == 0, err
+    assert fake.objects["uploads/t/img001"] == big.read_bytes()
+
+
+def test_resuming_an_upload_that_is_gone_starts_a_new_one(big, monkeypatch):
+    fake = FakeImgdrop()
+    monkeypatch.setenv("IMGDROP_STOP_AFTER_PARTS", "1")
+    run_cli(["upload", str(big), *MP, "--parallel", "1"], fake)
+    monkeypatch.delenv("IMGDROP_STOP_AFTER_PARTS")
+    fake.gone.add("up1")  # aborted or expired meanwhile
+    code, out, err = run_cli(["upload", str(big), *MP, "--resume"], fake)
+    assert code == 0, err
+    assert len(fake.upload_batches) == 2
+    assert json.loads(out)[0]["id"] == "img002"
+    assert fake.objects["uploads/t/img002"] == big.read_bytes()
+    assert ResumeStore().entries() == {}
+
+
+def test_resuming_an_image_that_settled_meanwhile_just_reports_it(big, monkeypatch):
+    fake = FakeImgdrop()
+    monkeypatch.setenv("IMGDROP_STOP_AFTER_PARTS", "1")
+    run_cli(["upload", str(big), *MP, "--parallel", "1"], fake)
+    monkeypatch.delenv("IMGDROP_STOP_AFTER_PARTS")
+    fake.sign_status = 409
+    code, out, _ = run_cli(["upload", str(big), *MP, "--resume"], fake)
+    assert code == 0
+    assert json.loads(out)[0]["id"] == "img001"
+    assert ResumeStore().entries() == {}
+
+
+def test_small_files_still_go_as_one_presigned_post(photos):
+    fake = FakeImgdrop()
+    code, _, _ = run_cli(["upload", str(photos), "--api", API, "--token", "t", "--json"], fake)
+    assert code == 0
+    assert all("multipart" not in item for item in fake.upload_batches[0])
+    assert fake.s3_posts == 3 and fake.sign_calls == []
+
+
+def test_resuming_past_the_upload_window_starts_a_new_upload(big, monkeypatch):
+    fake = FakeImgdrop()
+    monkeypatch.setenv("IMGDROP_STOP_AFTER_PARTS", "1")
+    run_cli(["upload", str(big), *MP, "--parallel", "1"], fake)
+    monkeypatch.delenv("IMGDROP_STOP_AFTER_PARTS")
+    fake.sign_status, fake.sign_code = 409, "upload_expired"
+    real_sign = fake._sign
+
+    def sign_once_expired(image_id, body):
+        answer = real_sign(image_id, body)
+        fake.sign_status, fake.sign_code = 200, ""  # the new image signs normally
+        return answer
+
+    fake._sign = sign_once_expired
+    code, out, err = run_cli(["upload", str(big), *MP, "--resume"], fake)
+    assert code == 0, err
+    assert json.loads(out)[0]["id"] == "img002"
+    assert fake.objects["uploads/t/img002"] == big.read_bytes()

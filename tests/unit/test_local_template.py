@@ -17,7 +17,7 @@ def stack():
 
 def test_every_http_api_event_becomes_a_route(stack):
     keys = {r.route_key for r in stack.routes}
-    assert len(stack.routes) == 15
+    assert len(stack.routes) == len(keys) >= 21
     expected = {"GET /v1/health", "POST /v1/uploads", "GET /v1/images/{id}", "GET /v1/images/{id}/similar"}
     assert expected <= keys
     assert all(r.function == "ApiFunction" for r in stack.routes)
@@ -170,10 +170,14 @@ def test_every_function_gets_the_role_sam_generates_with_logs_and_xray(stack):
     assert set(stack.roles) == set(stack.functions)
     for function in stack.functions:
         managed = {p.name: p.managed_arn for p in stack.role_policies(function) if p.managed_arn}
-        assert managed == {
+        expected = {
             "AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
             "AWSXrayWriteOnlyAccess": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",  # Tracing: Active
         }
+        if any(source.function == function for source in stack.queue_sources):  # SAM's, for an SQS event
+            expected["AWSLambdaSQSQueueExecutionRole"] = (
+                "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole")
+        assert managed == expected
         assert allows(stack, function, "logs:PutLogEvents", "*")
         assert allows(stack, function, "xray:PutTraceSegments", "*")
 
@@ -203,7 +207,9 @@ def test_eventbridge_and_secrets_manager_templates_expand_to_their_resources(sta
 def test_the_templates_own_statements_resolve_per_prefix(stack):
     assert allows(stack, "ProcessFunction", "s3:PutObject", f"{BUCKET_ARN}/*")
     assert allows(stack, "SweepFunction", "s3:GetObject", f"{BUCKET_ARN}/uploads/*")
-    assert not allows(stack, "SweepFunction", "s3:GetObject", f"{BUCKET_ARN}/images/x")
+    # the sweep settles as finalize does (placement may move variants), and reads nothing else
+    assert allows(stack, "SweepFunction", "s3:GetObject", f"{BUCKET_ARN}/public/x")
+    assert not allows(stack, "SweepFunction", "s3:GetObject", f"{BUCKET_ARN}/elsewhere/x")
     assert allows(stack, "FinalizeFunction", "s3:DeleteObject", f"{BUCKET_ARN}/images/*")
     # a duplicate keeps no upload of its own: finalize removes it (imgdrop.lifecycle.finalize._settle_duplicate)
     assert allows(stack, "FinalizeFunction", "s3:DeleteObject", f"{BUCKET_ARN}/uploads/*")
@@ -288,3 +294,49 @@ def test_a_role_from_outside_the_template_fails_loudly(tmp_path):
         """))
     with pytest.raises(NotImplementedError, match="not a role of the template"):
         load(template).roles  # noqa: B018
+
+
+def test_sqs_events_become_queue_sources_with_their_batch_and_concurrency(stack):
+    sources = {source.function: source for source in stack.queue_sources}
+    assert set(sources) == {"WebhooksFunction", "ReprocessFunction"}
+    webhooks, reprocess = sources["WebhooksFunction"], sources["ReprocessFunction"]
+    assert (webhooks.queue, webhooks.batch_size, webhooks.report_batch_item_failures) == ("WebhookQueue", 10, True)
+    assert (reprocess.queue, reprocess.batch_size, reprocess.maximum_concurrency) == ("ReprocessQueue", 1, 5)
+    # Their dead-letter queues, and the maxReceiveCount the reprocess function counts its last try by.
+    redrive = stack.queue_properties["ReprocessQueue"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"].endswith(":imgdrop-dev-reprocess-dlq")
+    assert str(redrive["maxReceiveCount"]) == stack.functions["ReprocessFunction"].environment["REPROCESS_MAX_RECEIVES"]
+    assert stack.functions["ApiFunction"].environment["WEBHOOK_QUEUE_URL"].endswith("/imgdrop-dev-webhooks")
+
+
+def test_a_queue_source_polls_like_lambda_and_leaves_failures_for_a_retry(stack):
+    from imgdrop_local.dispatcher import Dispatcher, batch_item_failures, sqs_record
+
+    class Sqs:
+        deleted: list[str] = []
+
+        def delete_message(self, QueueUrl, ReceiptHandle):
+            self.deleted.append(ReceiptHandle)
+
+    seen = []
+
+    def webhooks(event, context):
+        seen.append(event)
+        return {"batchItemFailures": [{"itemIdentifier": "m2"}]}
+
+    from imgdrop_local.lambda_runtime import LambdaRuntime
+
+    runtime = LambdaRuntime(stack, handlers={"WebhooksFunction": webhooks})
+    sqs = Sqs()
+    dispatcher = Dispatcher(stack, runtime, s3=None, sqs=sqs)
+    source = next(s for s in stack.queue_sources if s.function == "WebhooksFunction")
+    messages = [{"MessageId": f"m{n}", "ReceiptHandle": f"r{n}", "Body": "{}",
+                 "Attributes": {"ApproximateReceiveCount": "1"}} for n in (1, 2)]
+    assert dispatcher.handle_batch(source, "arn:aws:sqs:us-east-1:123456789012:q", "url", messages) == ["m2"]
+    assert sqs.deleted == ["r1"]
+    record = seen[0]["Records"][0]
+    assert (record["eventSource"], record["messageId"], record["attributes"]["ApproximateReceiveCount"]) == (
+        "aws:sqs", "m1", "1")
+    assert sqs_record(messages[0], "arn")["receiptHandle"] == "r1"
+    assert batch_item_failures({"batchItemFailures": [{"itemIdentifier": "nope"}]}, ["m1"]) == ["m1"]
+    assert batch_item_failures(None, ["m1"]) == []

@@ -3,10 +3,16 @@
 moto cannot invoke an in-process function, so the bucket's notification (its event and key
 filter from template.yaml) is pointed at a local SQS queue; a poller takes each record and
 invokes the template's target function asynchronously, with its retries and destinations.
+
+S3 announces a completed multipart upload once, as `ObjectCreated:CompleteMultipartUpload`;
+moto also announces the object it stores for it as `ObjectCreated:Put`, which would start a
+second run of the pipeline: `notify_multipart_uploads_as_s3` makes moto announce it once.
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import json
 import logging
 import os
@@ -17,10 +23,44 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
-from .lambda_runtime import LambdaRuntime
-from .template import ACCOUNT_ID, REGION, Notification, Schedule, Stack
+from . import iam
+from .lambda_runtime import FunctionError, LambdaRuntime
+from .template import ACCOUNT_ID, REGION, Notification, QueueSource, Schedule, Stack
 
 log = logging.getLogger("imgdrop_local.dispatch")
+
+
+_completing: contextvars.ContextVar[bool] = contextvars.ContextVar("imgdrop_local_completing", default=False)
+
+
+def notify_multipart_uploads_as_s3() -> None:
+    """moto (in this process: the local stack's server or the tests' mock) announces a completed
+    multipart upload with one `ObjectCreated:CompleteMultipartUpload` event, as S3 does, and no
+    `ObjectCreated:Put` for the object it stores meanwhile. Once per process."""
+    from moto.s3.models import S3Backend
+
+    complete = S3Backend.complete_multipart_upload
+    if getattr(complete, "_imgdrop_as_s3", False):
+        return
+    put_object = S3Backend.put_object
+
+    @functools.wraps(complete)
+    def complete_multipart_upload(self: Any, *args: Any, **kwargs: Any) -> Any:
+        token = _completing.set(True)
+        try:
+            return complete(self, *args, **kwargs)
+        finally:
+            _completing.reset(token)
+
+    @functools.wraps(put_object)
+    def put_object_quietly_when_completing(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if _completing.get():
+            kwargs["disable_notification"] = True
+        return put_object(self, *args, **kwargs)
+
+    complete_multipart_upload._imgdrop_as_s3 = True  # type: ignore[attr-defined]
+    S3Backend.complete_multipart_upload = complete_multipart_upload  # type: ignore[method-assign]
+    S3Backend.put_object = put_object_quietly_when_completing  # type: ignore[method-assign]
 
 
 def _queue_name(stack: Stack, function: str) -> str:
@@ -102,6 +142,17 @@ class Dispatcher:
                 log.info("%s: schedules disabled (IMGDROP_SCHEDULE_SCALE=0)", schedule.function)
             else:
                 self._spawn(f"schedule-{schedule.name}", self._tick, schedule)
+        for source in self.stack.queue_sources:
+            if not source.enabled:
+                continue
+            name = self.stack.queue_names[source.queue]
+            with iam.acting_as(None):
+                url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            pollers = queue_pollers(source)
+            log.info("%s polls %s (%d at once locally, batches of %d)", source.function, name, pollers,
+                     source.batch_size)
+            for n in range(pollers):
+                self._spawn(f"sqs-poll-{source.function}-{n}", self._poll_source, source, name, url)
 
     def _spawn(self, name: str, target: Any, *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -163,6 +214,87 @@ class Dispatcher:
                  self.schedule_scale)
         while not self._stop.wait(period):
             self.runtime.invoke_async(schedule.function, scheduled_event(schedule))
+
+
+    # ------------------------------------------------------------ SQS event source mappings
+
+    def _poll_source(self, source: QueueSource, name: str, url: str) -> None:
+        """Lambda's poller of an SQS event source: receive a batch (with the function's role, as
+        Lambda does), invoke the function synchronously, delete what succeeded. A failed message
+        stays in the queue: SQS hands it over again after its visibility timeout, and its
+        RedrivePolicy moves it to the dead-letter queue after maxReceiveCount receives."""
+        arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
+        while not self._stop.is_set():
+            try:
+                with iam.acting_as(source.function):
+                    messages = self.sqs.receive_message(
+                        QueueUrl=url, MaxNumberOfMessages=min(10, source.batch_size),
+                        WaitTimeSeconds=self.poll_wait, AttributeNames=["All"], MessageAttributeNames=["All"],
+                    ).get("Messages", [])
+            except Exception as exc:  # noqa: BLE001 - keep polling through a hiccup or shutdown
+                if self._stop.is_set():
+                    return
+                log.warning("polling %s failed: %s", name, exc)
+                self._stop.wait(1.0)
+                continue
+            if messages:
+                self.handle_batch(source, arn, url, messages)
+
+    def handle_batch(
+        self, source: QueueSource, arn: str, url: str, messages: list[dict[str, Any]]
+    ) -> list[str]:
+        """Invoke the function with one batch; answers the ids of the messages left for a retry."""
+        event = {"Records": [sqs_record(message, arn) for message in messages]}
+        ids = [message["MessageId"] for message in messages]
+        try:
+            result = self.runtime.invoke(source.function, event)
+        except FunctionError:
+            failed = list(ids)  # the whole batch goes back
+        else:
+            failed = batch_item_failures(result, ids) if source.report_batch_item_failures else []
+        for message in messages:
+            if message["MessageId"] in failed:
+                continue
+            try:
+                with iam.acting_as(source.function):
+                    self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            except Exception as exc:  # noqa: BLE001 - the message comes back, as it would in AWS
+                log.warning("%s: could not delete message %s: %s", source.function, message["MessageId"], exc)
+        return failed
+
+
+def queue_pollers(source: QueueSource) -> int:
+    """How many batches of a queue run at once locally: its MaximumConcurrency, at most
+    IMGDROP_QUEUE_CONCURRENCY (2 by default: a laptop is not a fleet)."""
+    cap = int(os.environ.get("IMGDROP_QUEUE_CONCURRENCY") or 2)
+    return max(1, min(cap, source.maximum_concurrency or cap))
+
+
+def sqs_record(message: dict[str, Any], arn: str) -> dict[str, Any]:
+    """A received message as Lambda hands it to the function."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": dict(message.get("Attributes") or {}),
+        "messageAttributes": {k: {"stringValue": v.get("StringValue"), "dataType": v.get("DataType")}
+                              for k, v in (message.get("MessageAttributes") or {}).items()},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
+        "awsRegion": REGION,
+    }
+
+
+def batch_item_failures(result: Any, ids: list[str]) -> list[str]:
+    """The ids a ReportBatchItemFailures answer names; an answer Lambda cannot read fails them all."""
+    if result is None or (isinstance(result, dict) and not result.get("batchItemFailures")):
+        return []
+    try:
+        failed = [str(item["itemIdentifier"]) for item in result["batchItemFailures"]]
+    except (TypeError, KeyError):
+        return list(ids)
+    return failed if all(f in ids for f in failed) else list(ids)
 
 
 def scheduled_event(schedule: Schedule) -> dict[str, Any]:

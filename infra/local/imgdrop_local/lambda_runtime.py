@@ -4,6 +4,7 @@ synchronous invokes, and asynchronous invokes with the template's retries and de
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
@@ -94,8 +95,11 @@ class LambdaRuntime:
     """Loads handlers lazily and invokes them as Lambda would.
 
     Like Lambda, one loaded copy of a function (an "execution environment") serves one request
-    at a time: module state such as the event handler's current event is never shared by two
-    concurrent requests. A function gets another copy when all of its copies are busy.
+    at a time: module state is never shared by two concurrent requests. A function gets another
+    copy when all of its copies are busy. One exception: powertools' event handler keeps the
+    current event on a class (`BaseRouter.current_event`), shared by every copy in this one
+    process, so the functions behind API routes take one request at a time here (in Lambda
+    each copy is a process of its own).
     """
 
     def __init__(
@@ -119,6 +123,9 @@ class LambdaRuntime:
         self._inflight: set[Future[Any]] = set()
         self._inflight_lock = threading.Lock()
         self.invocations: list[tuple[str, str]] = []  # (function, outcome), for tests and logs
+        self._one_at_a_time = {
+            route.function: threading.Lock() for route in getattr(stack, "routes", ()) if route.function
+        }
 
     # ------------------------------------------------------------ loading
 
@@ -170,7 +177,8 @@ class LambdaRuntime:
         handler = None
         try:
             handler = self.handler(logical_id)
-            with iam.acting_as(logical_id):  # the function's AWS calls carry its role's credentials
+            # the function's AWS calls carry its role's credentials
+            with self._one_at_a_time.get(logical_id) or contextlib.nullcontext(), iam.acting_as(logical_id):
                 result = _json_roundtrip(handler(_json_roundtrip(event), context))
         except Exception as exc:  # noqa: BLE001 - a function error, as Lambda reports it
             payload = _error_payload(exc)

@@ -9,9 +9,11 @@ with S3's own statuses and XML error bodies:
 - browser-form POST uploads (multipart/form-data to a bucket): the SigV4 signature of the policy,
   its expiration and every condition (exact matches, `starts-with`, `content-length-range`
   against the size of the file part), and that every field is named by a condition;
-- SigV4 query-signed URLs (any method): the signature recomputed from the request as S3
+- SigV4 query-signed URLs (any method: downloads, and every request of a multipart upload,
+  create, parts, list, complete, abort): the signature recomputed from the request as S3
   canonicalises it, and `X-Amz-Date` + `X-Amz-Expires` against the clock; SigV2 query-signed
-  URLs are refused, as S3 does for buckets created since mid-2020.
+  URLs are refused, as S3 does for buckets created since mid-2020. A CORS preflight of such a
+  URL (OPTIONS, no credentials) is answered from the bucket's CORS rules, as S3 does.
 
 Everything else passes through untouched: SDK calls signed in the Authorization header (S3 or
 any other service), calls with an `X-Amz-Target` (DynamoDB, ...) and unsigned requests without
@@ -411,6 +413,11 @@ class PresignedRequestGuard:
         bucket. Header-signed calls pass: their signature is moto's business (it checks none).
         """
         if _header(environ, "Authorization") or _header(environ, "X-Amz-Target"):
+            return None
+        if environ.get("REQUEST_METHOD", "").upper() == "OPTIONS":
+            # A CORS preflight: a browser sends it to the presigned URL itself, query and all, but
+            # with no credentials; S3 answers it from the bucket's CORS rules, never checking a
+            # signature (which signs the real method).
             return None
         path = environ.get("PATH_INFO", "")
         if path.startswith(("/moto-api", "/latest/")) or path == "/favicon.ico":

@@ -85,9 +85,11 @@ def moto_server(port: int, expose_headers: list[str], secret_for: SecretLookup |
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
     from .atomic_writes import make_conditional_writes_atomic
+    from .dispatcher import notify_multipart_uploads_as_s3
     from .s3_guard import PresignedRequestGuard, local_secret_for, moto_cors_rules
 
     make_conditional_writes_atomic()
+    notify_multipart_uploads_as_s3()  # one ObjectCreated:CompleteMultipartUpload, as S3 sends
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -169,6 +171,8 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
         "JWT_SECRET": secret,
         "API_BASE_URL": api_url,
         "POWERTOOLS_TRACE_DISABLED": "true",
+        # Webhooks may call receivers on this machine (http://127.0.0.1:PORT/...): local only.
+        "IMGDROP_WEBHOOK_ALLOW_LOCAL_HTTP": "true",
     }
     apply_environment(stack, local_env)
 

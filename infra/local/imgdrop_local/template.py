@@ -129,6 +129,19 @@ class Notification:
 
 
 @dataclass(frozen=True)
+class QueueSource:
+    """An SQS event source mapping (a function's `Type: SQS` event): its poller receives up to
+    `batch_size` messages and invokes the function with them, synchronously."""
+
+    function: str  # logical id
+    queue: str  # logical id of the queue
+    batch_size: int = 10
+    maximum_concurrency: int | None = None  # ScalingConfig.MaximumConcurrency
+    report_batch_item_failures: bool = False
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class Schedule:
     function: str
     name: str
@@ -201,6 +214,7 @@ class Stack:
     queue_names: dict[str, str]  # logical id -> queue name
     queue_properties: dict[str, dict[str, Any]]
     secret_name: str | None
+    queue_sources: list[QueueSource] = field(default_factory=list)
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
     parameter_overrides: dict[str, Any] = field(repr=False, default_factory=dict)
     _roles: dict[str, list[RolePolicy]] | None = field(repr=False, default=None, compare=False)
@@ -491,6 +505,7 @@ def load(path: Path | str | None = None, parameters: dict[str, Any] | None = Non
     functions: dict[str, Function] = {}
     routes: list[Route] = []
     schedules: list[Schedule] = []
+    queue_sources: list[QueueSource] = []
     api_default_auth: dict[str, str | None] = {}
     cors: Cors | None = None
 
@@ -565,6 +580,19 @@ def load(path: Path | str | None = None, parameters: dict[str, Any] | None = Non
                     continue
                 expression = str(resolver.resolve(eprops["ScheduleExpression"]))
                 schedules.append(Schedule(logical_id, event_name, expression, _rate_seconds(expression)))
+            elif kind == "SQS":
+                queue = _logical_id(eprops.get("Queue"))
+                if queue is None:
+                    raise NotImplementedError(f"{logical_id}.{event_name}: an SQS event's queue must be "
+                                              "a queue of the template (!GetAtt Queue.Arn)")
+                scaling = resolver.resolve(eprops.get("ScalingConfig") or {})
+                responses = resolver.resolve(eprops.get("FunctionResponseTypes")) or []
+                queue_sources.append(QueueSource(
+                    logical_id, queue, int(resolver.resolve(eprops.get("BatchSize", 10))),
+                    int(scaling["MaximumConcurrency"]) if "MaximumConcurrency" in scaling else None,
+                    "ReportBatchItemFailures" in responses,
+                    bool(resolver.resolve(eprops.get("Enabled", True))),
+                ))
 
     notifications: list[Notification] = []
     table_name = bucket_name = ""
@@ -612,6 +640,7 @@ def load(path: Path | str | None = None, parameters: dict[str, Any] | None = Non
         queue_names=queue_names,
         queue_properties=queue_properties,
         secret_name=secret_name,
+        queue_sources=queue_sources,
         raw=template,
         parameter_overrides=dict(parameters or {}),
     )
@@ -838,10 +867,15 @@ def create_resources(session_or_clients: Any, stack: Stack | None = None, *,
     out["bucket"] = stack.bucket_name
 
     sqs = _client(session_or_clients, "sqs")
-    for logical_id, name in stack.queue_names.items():
+    # Dead-letter queues first: a queue's RedrivePolicy names one that must exist.
+    ordered = sorted(stack.queue_names.items(),
+                     key=lambda item: "RedrivePolicy" in stack.queue_properties.get(item[0], {}))
+    for logical_id, name in ordered:
         qprops = stack.queue_properties.get(logical_id, {})
         attributes = {k: str(qprops[k]).lower() if isinstance(qprops[k], bool) else str(qprops[k])
                       for k in _QUEUE_ATTRIBUTES if k in qprops}
+        if "RedrivePolicy" in qprops:
+            attributes["RedrivePolicy"] = json.dumps(qprops["RedrivePolicy"])
         out[f"queue:{logical_id}"] = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
 
     if stack.secret_name:

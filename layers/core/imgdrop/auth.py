@@ -13,11 +13,18 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jwt
+from aws_lambda_powertools.shared.lazy_import import LazyLoader
 
 from imgdrop.errors import Forbidden, StorageError, Unauthorized
+
+if TYPE_CHECKING:
+    import jwt
+else:
+    # PyJWT (and cryptography under it) load on the first token verified: the API function,
+    # which only reads the authorizer's context, never pays for them.
+    jwt = LazyLoader("jwt", globals(), "jwt")
 
 SCOPES = frozenset({"images:read", "images:write", "tags:write", "admin"})
 ALBUM_RIGHTS = frozenset({"upload", "read"})

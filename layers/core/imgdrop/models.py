@@ -144,6 +144,15 @@ def _within_upload_limit(size: int, info: ValidationInfo) -> int:
     return size
 
 
+def _boolean(value: Any) -> Any:
+    """JSON booleans (and "true"/"false" from a form); nothing else."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise imgdrop_error("multipart_invalid", "multipart must be true or false.")
+
+
 def _known_profile(name: str) -> str:
     # Profiles are a deployment's configuration (IMGDROP_PROFILES_FILE): not an enum of the document.
     try:
@@ -271,6 +280,11 @@ class UploadItem(_UploadFields):
         int, Strict(), Field(ge=1, description="Bytes; at most MAX_UPLOAD_BYTES (2 GiB unless configured)."),
         AfterValidator(_within_upload_limit),
     ]
+    multipart: Annotated[
+        Annotated[bool, BeforeValidator(_boolean)] | None,
+        Field(description="Ask for an S3 multipart upload whatever the size (items over "
+              "MULTIPART_THRESHOLD_BYTES, 100 MiB unless configured, always get one)."),
+    ] = None
 
 
 def _unchanged(value: Any) -> Any:
@@ -333,23 +347,59 @@ class AlbumCreate(Model):
     name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
 
 
+def _unique_events(events: list[str]) -> list[str]:
+    return list(dict.fromkeys(events))
+
+
 class WebhookCreate(Model):
-    url: Annotated[str, Field(pattern=r"^https?://", json_schema_extra={"format": "uri"},
-                              description="https, resolving to no private, loopback or link-local address.")]
-    events: Annotated[list[WebhookEventType], Field(min_length=1)]
+    # Every rule of the URL answers webhook_url_invalid (imgdrop.webhooks.urls), none a field code.
+    url: Annotated[str, Field(
+        json_schema_extra={"format": "uri", "maxLength": 2048},
+        description="https, resolving to no private, loopback, link-local, multicast or metadata address "
+                    "(checked again at each delivery); no redirects are followed.",
+    )]
+    events: Annotated[
+        list[WebhookEventType], Field(min_length=1, max_length=4), AfterValidator(_unique_events)
+    ]
 
 
 class ReprocessRequest(Model):
-    profile: str | None = None
-    ids: Annotated[list[Id], Field(max_length=1000)] | None = None
+    """`POST /reprocess`: the tenant's ready images of `profile` (every profile when absent), only
+    `ids` when given; each is re-rendered with its profile's current definition."""
+
+    profile: Annotated[
+        Annotated[str, AfterValidator(_known_profile)] | None,
+        Field(description="Only images of this profile."),
+    ] = None
+    ids: Annotated[
+        list[Id], Field(min_length=1, max_length=1000, description="Only these images.")
+    ] | None = None
+
+
+UPLOAD_ID_PATTERN = r"^[A-Za-z0-9._~+/=-]{1,1024}$"
 
 
 class SignRequest(Model):
-    """`POST /uploads/{id}/sign`: what Uppy's `signRequest` receives; other fields are ignored."""
+    """`POST /uploads/{id}/sign`: the S3 request to presign for the upload's own key, as Uppy 6's
+    `signRequest` receives it (other fields, such as Uppy's `key`, are ignored):
+    create `POST` (no upload_id; send the `headers` answered, they bind the declared Content-Type),
+    upload a part `PUT` + upload_id + part_number, list the parts `GET` + upload_id,
+    complete `POST` + upload_id, abort `DELETE` + upload_id."""
 
     method: Literal["POST", "PUT", "GET", "DELETE"]
-    upload_id: str | None = None
-    part_number: Annotated[int, Field(ge=1, le=10000)] | None = None
+    upload_id: Annotated[
+        str | None,
+        Field(pattern=UPLOAD_ID_PATTERN, description="S3's UploadId, from the create request's answer; "
+              "absent (or null) only to create."),
+    ] = None
+    part_number: Annotated[
+        int | None, Field(ge=1, le=10000, description="With PUT only: any part number S3 takes.")
+    ] = None
+
+
+# The body of a sign request, documented as SignRequest and checked in the domain
+# (imgdrop.uploads.multipart), which answers each mistake with its own stable code.
+SignRequestBody = Annotated[dict[str, Any], BeforeValidator(_unchanged, json_schema_input_type=SignRequest)]
 
 
 # --------------------------------------------------------------------------- the image object
@@ -526,7 +576,10 @@ class PresignedPost(Model):
 
 
 class MultipartUpload(Model):
-    """An S3 multipart upload, signed part by part at `sign_url` (large uploads)."""
+    """An S3 multipart upload of `key`, each S3 request signed at `sign_url` (`POST`, see
+    SignRequest): create it, send the parts, complete it. `part_size` and `part_count` are advice
+    (S3 takes 5 MiB to 5 GiB a part but the last, at most 10,000 parts). Create it within
+    UPLOAD_EXPIRY_SECONDS and complete it by `expires_at`, else the image ends `expired`."""
 
     method: Literal["multipart"]
     key: str
@@ -638,18 +691,50 @@ class WebhookEvent(Model):
     data: Image
 
 
+class WebhookAttempt(Model):
+    """One POST to the endpoint: its HTTP status (null when none came: refused, timed out, unreachable)."""
+
+    at: DateTime
+    status_code: int | None
+    error: str | None = Field(description="Why it did not count as delivered; null when a 2xx came.")
+    duration_ms: int
+
+
+class WebhookDelivery(Model):
+    """One event sent to one endpoint, under one `webhook-id` for all its attempts."""
+
+    id: str = Field(description="The `webhook-id` header of every attempt.")
+    type: WebhookEventType
+    image_id: str
+    status: Literal["pending", "delivered", "failed"] = Field(
+        description="`failed` once every retry (for at least 24 hours) got no 2xx.")
+    attempts: int
+    created_at: DateTime
+    updated_at: DateTime
+    next_attempt_at: DateTime | None = Field(description="While pending: when the next retry is due.")
+    last_attempts: list[WebhookAttempt] = Field(description="The last attempts, newest first.")
+
+
+class WebhookDeliveryList(Model):
+    items: list[WebhookDelivery] = Field(description="The latest deliveries, newest first.")
+
+
 class JobStarted(Model):
     id: str
     status: Literal["running", "done"]
-    total: int
+    total: int = Field(description="Images the job matched; it grows while a large library is being "
+                                   "listed (then `status` stays running).")
 
 
 class Job(JobStarted):
-    done: int
-    failed: int
+    done: int = Field(description="Images re-rendered (or no longer there to re-render).")
+    failed: int = Field(description="Images whose re-render failed: each keeps its variants as they were.")
 
 
 class SignedRequest(Model):
+    """A presigned S3 request (SigV4 in the query string): send it to `url` with the signed
+    method and these `headers` (the body: a part's bytes, or CompleteMultipartUpload's XML)."""
+
     url: str
     key: str
     headers: dict[str, str]
@@ -660,7 +745,7 @@ DOCUMENTED: tuple[type[BaseModel], ...] = (
     Image, ImageList, SimilarList, ImagePatch, UploadItem, UploadsRequest, UploadsAnswer, ImageUploadJson,
     ImageUploadForm, ImagesCreated, ImagesRejected, ErrorBody, TagCreate, TagAnswer, TagList, AlbumCreate,
     Album, Health, WebhookCreate, Webhook, WebhookCreated, WebhookList, WebhookEvent, ReprocessRequest,
-    JobStarted, Job, SignRequest, SignedRequest,
+    JobStarted, Job, SignRequest, SignedRequest, WebhookAttempt, WebhookDelivery, WebhookDeliveryList,
 )
 
 

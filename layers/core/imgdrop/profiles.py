@@ -196,9 +196,22 @@ def parse_profiles(doc: dict[str, Any]) -> dict[str, Profile]:
     return {name: _parse_profile(name, raw, defaults) for name, raw in doc["profiles"].items()}
 
 
+def _stamp(path: str) -> int:
+    """The file's modification time: a file changed in place (the local stack's profiles, before a
+    reprocess job) is read again; deployed, the file changes only with a new deployment."""
+    try:
+        return Path(path).stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
 @lru_cache(maxsize=8)
-def _load(path: str) -> dict[str, Profile]:
+def _load_version(path: str, stamp: int) -> dict[str, Profile]:
     return parse_profiles(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _load(path: str) -> dict[str, Profile]:
+    return _load_version(path, _stamp(path))
 
 
 BUILTIN_PROFILES_FILE = Path(__file__).with_name("profiles.json")
@@ -226,13 +239,14 @@ def deployed_profiles() -> dict[str, Profile]:
 
 
 @lru_cache(maxsize=4)
-def _document(path: str) -> dict[str, Any]:
+def _document(path: str, stamp: int = 0) -> dict[str, Any]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def profiles_document() -> dict[str, Any]:
     """The deployment's whole file: `profiles`, and the `near_duplicate` policy beside them."""
-    return _document(str(profiles_file()))
+    path = str(profiles_file())
+    return _document(path, _stamp(path))
 
 
 def profile_names() -> frozenset[str]:

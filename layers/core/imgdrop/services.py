@@ -13,6 +13,8 @@ from imgdrop.store.storage import ObjectStore
 if TYPE_CHECKING:
     from imgdrop.dedupe.policy import NearDuplicatePolicy
     from imgdrop.delivery import Delivery, Invalidator
+    from imgdrop.store.db import JobStore, WebhookStore
+    from imgdrop.store.queue import Queue
 
 
 @dataclass
@@ -24,6 +26,10 @@ class Services:
     _index: Any = field(default=None, repr=False)
     _delivery: Any = field(default=None, repr=False)
     _invalidator: Any = field(default=None, repr=False)
+    _webhooks: Any = field(default=None, repr=False)
+    _jobs: Any = field(default=None, repr=False)
+    _webhook_queue: Any = field(default=None, repr=False)
+    _reprocess_queue: Any = field(default=None, repr=False)
 
     @property
     def index(self) -> Any:
@@ -57,6 +63,40 @@ class Services:
 
             self._invalidator = Invalidator(self.settings.cdn_distribution_id)
         return self._invalidator
+
+    @property
+    def webhooks(self) -> WebhookStore:
+        """Webhook endpoints and their deliveries (imgdrop.webhooks)."""
+        if self._webhooks is None:
+            from imgdrop.store.db import WebhookStore
+
+            self._webhooks = WebhookStore()
+        return self._webhooks
+
+    @property
+    def jobs(self) -> JobStore:
+        """Reprocess jobs (imgdrop.lifecycle.reprocess)."""
+        if self._jobs is None:
+            from imgdrop.store.db import JobStore
+
+            self._jobs = JobStore()
+        return self._jobs
+
+    @property
+    def webhook_queue(self) -> Queue:
+        if self._webhook_queue is None:
+            from imgdrop.store.queue import Queue
+
+            self._webhook_queue = Queue(self.settings.webhook_queue_url)
+        return self._webhook_queue
+
+    @property
+    def reprocess_queue(self) -> Queue:
+        if self._reprocess_queue is None:
+            from imgdrop.store.queue import Queue
+
+            self._reprocess_queue = Queue(self.settings.reprocess_queue_url)
+        return self._reprocess_queue
 
     def near_duplicate_policy(self, profile: str | None) -> NearDuplicatePolicy:
         from imgdrop.dedupe.policy import policy_for

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from imgdrop import webhooks
 from imgdrop.auth import Principal
 from imgdrop.catalogue.presenting import present_image
 from imgdrop.catalogue.tags import resolve_labels
@@ -168,6 +169,7 @@ def delete_image(principal: Principal, image_id: str, services: Services) -> Non
         services.repo.release_claim(principal.tenant, "SLUG", record.slug, record.id)
     if result.get("phash") and record.variants:
         services.index.remove(principal.tenant, record.id, result["phash"])
+    webhooks.notify(services, principal.tenant, "image.deleted", present_image(record, services))
 
 
 def similar_images(

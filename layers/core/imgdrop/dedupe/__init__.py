@@ -1,6 +1,7 @@
-"""Dedupe by perceptual hash: the band index (bands), where it is stored (stores), how a
-lookup is answered (index) and what a near-duplicate means per profile (policy). Exact
-repeats (the same bytes) are the content claims of ``imgdrop.dedupe.exact``."""
+"""Dedupe by perceptual hash: the bit-sampling tables (bands), where they are stored
+(stores), how a lookup is answered (index), what a near-duplicate means per profile (policy)
+and how a deployment moves to a new layout (migrate). Exact repeats (the same bytes) are the
+content claims of ``imgdrop.dedupe.exact``."""
 
 from imgdrop.dedupe.bands import (
     BATCH_GET_LIMIT,
@@ -9,6 +10,7 @@ from imgdrop.dedupe.bands import (
     ENTRIES_PER_ITEM,
     HASH_BITS,
     MAX_LOOKUP_REQUESTS,
+    MAX_THRESHOLD,
     BandLayout,
     band_key,
     format_hash,
@@ -19,7 +21,7 @@ from imgdrop.dedupe.bands import (
     read_keys,
     write_keys,
 )
-from imgdrop.dedupe.index import LookupStats, NearDuplicateIndex, band_postings
+from imgdrop.dedupe.index import LookupStats, NearDuplicateIndex, band_postings, table_values
 from imgdrop.dedupe.policy import MODES, NearDuplicatePolicy, Verdict, policy_for
 from imgdrop.dedupe.stores import (
     DynamoHashIndexStore,
@@ -36,6 +38,7 @@ __all__ = [
     "ENTRIES_PER_ITEM",
     "HASH_BITS",
     "MAX_LOOKUP_REQUESTS",
+    "MAX_THRESHOLD",
     "MODES",
     "BandLayout",
     "DynamoHashIndexStore",
@@ -56,5 +59,6 @@ __all__ = [
     "parse_hash",
     "policy_for",
     "read_keys",
+    "table_values",
     "write_keys",
 ]

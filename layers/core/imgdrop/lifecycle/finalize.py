@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from imgdrop import webhooks
 from imgdrop.catalogue.presenting import present_image
 from imgdrop.catalogue.tags import resolve_tags
 from imgdrop.dedupe.exact import ALREADY_EXISTS, canonical_image, uploader_of
@@ -214,5 +215,8 @@ def _settled(record: ImageRecord, status: str, services: Services, events: Event
     metrics.add_metric(name=f"Images{status.capitalize()}", unit="Count", value=1)
     if record.status != status:  # a transaction does not refresh the record it wrote
         record = services.repo.get_image(record.tenant, record.id) or record
-    events.publish(DETAIL_TYPES[status], present_image(record, services))
+    image = present_image(record, services)
+    events.publish(DETAIL_TYPES[status], image)
+    # The tenant's webhooks: queued beside the EventBridge event, from the same image object.
+    webhooks.notify(services, record.tenant, f"image.{status}", image)
     return status

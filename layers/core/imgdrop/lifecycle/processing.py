@@ -8,10 +8,15 @@ Every step is safe to repeat: S3 delivers events at least once and Lambda retrie
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imgdrop.dedupe.exact import ALREADY_EXISTS, existing_image, point_claim_at, readable_matches, uploader_of
@@ -31,6 +36,12 @@ WRITE_CONCURRENCY = 8
 ORIGINAL_EXTENSIONS = {"jpeg": "jpg", "tiff": "tif"}
 # A run's lease outlasts the function's timeout: a run past it has surely been stopped.
 LEASE_MARGIN = timedelta(seconds=60)
+# Each run streams its upload into a folder of its own in the function's ephemeral storage
+# (/tmp: template.yaml sizes it for MAX_UPLOAD_BYTES) and renders it from there. A folder older
+# than a run can last was left by a run that was stopped (Lambda runs one at a time in an
+# environment; the local stack runs several in one process, and stops none).
+WORK_PREFIX = "imgdrop-run-"
+STALE_WORK = timedelta(minutes=15)
 
 
 def run_id_for(etag: str | None, sequencer: str | None) -> str:
@@ -86,24 +97,62 @@ def process_upload(key: str, services: Services, run_id: str) -> Outcome:
         )
 
 
+def work_root() -> Path:
+    return Path(tempfile.gettempdir())
+
+
+def _clear_stale_work(root: Path, older_than: float) -> None:
+    """Remove what runs stopped mid-way left behind (a timeout ends the process; /tmp stays with
+    the execution environment). Only folders older than any live run: several runs share one
+    /tmp on the local stack."""
+    cutoff = time.time() - older_than
+    for stale in root.glob(f"{WORK_PREFIX}*"):
+        try:
+            if stale.stat().st_mtime < cutoff:
+                shutil.rmtree(stale, ignore_errors=True)
+        except OSError:
+            continue
+
+
 def _render_and_store(record: ImageRecord, run_id: str, services: Services) -> Outcome:
+    """The upload is streamed to a file (hashed on the way) and rendered from it: a source of
+    gigabytes never sits in memory. The file goes when the run ends, however it ends."""
+    settings = services.settings
+    root = work_root()
+    lease = timedelta(seconds=settings.process_timeout_seconds) + LEASE_MARGIN
+    _clear_stale_work(root, older_than=max(lease, STALE_WORK).total_seconds())
+    free = shutil.disk_usage(root).free
+    if free < record.declared_bytes:
+        # A crash, not a verdict on the image: the retry may land in a fresh environment.
+        raise OSError(f"{free} bytes free in {root}; the upload has {record.declared_bytes}")
+    with tempfile.TemporaryDirectory(prefix=WORK_PREFIX, dir=root) as work:
+        source = Path(work) / "source"
+        with open(source, "wb") as file:
+            received = services.objects.read(record.upload_key, max_bytes=record.declared_bytes, into=file)
+        if received.size != record.declared_bytes:
+            raise ImageRejected(
+                "size_mismatch",
+                f"The upload has {'more' if received.size > record.declared_bytes else received.size} bytes; "
+                f"{record.declared_bytes} were declared.",
+            )
+        return _render_file(record, run_id, source, received.sha256, services)
+
+
+def _render_file(
+    record: ImageRecord, run_id: str, source: Path, sha256: str, services: Services
+) -> Outcome:
     from imgdrop.pipeline import render
 
     settings = services.settings
-    data = services.objects.read(record.upload_key, max_bytes=record.declared_bytes)
-    if len(data) != record.declared_bytes:
-        raise ImageRejected(
-            "size_mismatch",
-            f"The upload has {'more' if len(data) > record.declared_bytes else len(data)} bytes; "
-            f"{record.declared_bytes} were declared.",
-        )
+    size = os.path.getsize(source)
     rendition = render(
-        data,
+        source,
         record.profile,
         max_pixels=settings.max_pixels,
         max_frames=settings.max_frames,
         max_animation_pixels=settings.max_animation_pixels,
         profiles=deployed_profiles(),
+        sha256=sha256,
     )
     tenant, image_id = record.tenant, record.id
     uploader = uploader_of(record)
@@ -130,7 +179,9 @@ def _render_and_store(record: ImageRecord, run_id: str, services: Services) -> O
     prefix = run_prefix(tenant, image_id, run_id, public=public)
     private_prefix = run_prefix(tenant, image_id, run_id)
     original_key = f"{private_prefix}original.{ORIGINAL_EXTENSIONS.get(rendition.format, rendition.format)}"
-    writes = [(original_key, data, rendition.mime, PRIVATE_CACHE_CONTROL)]
+    writes: list[tuple[str, bytes | Path, str, str]] = [
+        (original_key, source, rendition.mime, PRIVATE_CACHE_CONTROL)
+    ]
     variants: dict[str, Any] = {}
     for name, encodings in rendition.variants.items():
         formats = {}
@@ -157,7 +208,7 @@ def _render_and_store(record: ImageRecord, run_id: str, services: Services) -> O
             "key": original_key,
             "width": rendition.width,
             "height": rendition.height,
-            "bytes": len(data),
+            "bytes": size,
             "format": rendition.format,
         },
         similar=similar,
@@ -176,10 +227,11 @@ def cache_control(public: bool) -> str:
     return PUBLIC_CACHE_CONTROL if public else PRIVATE_CACHE_CONTROL
 
 
-def _write_all(services: Services, writes: list[tuple[str, bytes, str, str]]) -> None:
-    """A dozen small PUTs per image: in parallel, so the run's time is one write's, not twelve."""
+def _write_all(services: Services, writes: list[tuple[str, bytes | Path, str, str]]) -> None:
+    """A dozen small PUTs per image (and the original, from its file): in parallel, so the run's
+    time is one write's, not twelve."""
 
-    def write(item: tuple[str, bytes, str, str]) -> None:
+    def write(item: tuple[str, bytes | Path, str, str]) -> None:
         key, data, content_type, cache = item
         services.objects.write(key, data, content_type=content_type, cache_control=cache)
 

@@ -2,6 +2,11 @@
 
 It relies on the sparse pending index and the upload window, never on DynamoDB TTL timing, and
 it is patient: an image whose event may still come is left alone (see `patience`).
+
+A multipart upload still in progress is left alone until the image's upload deadline
+(`upload_expires_at`: MULTIPART_UPLOAD_WINDOW_SECONDS, a day at most, after POST /uploads);
+past it, or once the client aborted it (nothing in progress, nothing arrived), the image
+expires, and any upload of its key still in progress is aborted first, so its parts go.
 """
 
 from __future__ import annotations
@@ -55,9 +60,9 @@ def sweep(services: Services, events: EventPublisher) -> SweepReport:
             continue
         head = services.objects.head(record.upload_key)
         if record.status == "pending" and head is None:
-            if transitions.expire(services.repo, record, now, EXPIRED_RETENTION):
-                report.expired.append(record.id)
-            continue
+            head = _expire_unless_uploading(record, now, services, report)
+            if head is None:
+                continue
         if _last_activity(record, head) >= stale_before:
             continue  # queued or at work: its outcome may still come
         if record.status == "processing" and record.lease_until and record.lease_until >= iso(now):
@@ -91,6 +96,25 @@ def sweep(services: Services, events: EventPublisher) -> SweepReport:
             services.objects.delete([key])
             report.orphans_removed.append(key)
     return report
+
+
+def _expire_unless_uploading(
+    record: ImageRecord, now: datetime, services: Services, report: SweepReport
+) -> dict[str, Any] | None:
+    """A pending image whose file has not arrived: left alone while a multipart upload of its
+    key is in progress within its deadline; else its uploads in progress are aborted and it
+    expires. Answers the object's head should it have arrived meanwhile (a completion between
+    the two looks), for the sweep to go on with."""
+    key = record.upload_key
+    uploading = services.objects.multipart_uploads(key)
+    if uploading and iso(now) < record.upload_expires_at:
+        return None
+    for upload_id in uploading:
+        services.objects.abort_multipart_upload(key, upload_id)
+    head = services.objects.head(key)  # completed after the first look: it arrived after all
+    if head is None and transitions.expire(services.repo, record, now, EXPIRED_RETENTION):
+        report.expired.append(record.id)
+    return head
 
 
 def _last_activity(record: ImageRecord, head: dict[str, Any] | None) -> str:

@@ -16,6 +16,7 @@ and a late run can never overwrite or remove what the winner wrote.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -199,3 +200,33 @@ def place_variants(repo: Repository, record: ImageRecord, variants: dict[str, An
         & (ImageRecord.variants == record.variants)
         & (ImageRecord.fields == record.fields),
     )
+
+
+# Writes the image's part of a rendition swap: (record, actions, condition) -> whether it held.
+SwapWrite = Callable[[ImageRecord, list[Any], Any], bool]
+
+
+def swap_rendition(
+    repo: Repository,
+    record: ImageRecord,
+    expected_run_id: str | None,
+    new_run_id: str,
+    variants: dict[str, Any],
+    *,
+    write: SwapWrite | None = None,
+) -> bool:
+    """ready → ready on a new set of variants (reprocessing): the record switches from the files
+    of run `expected_run_id` to those of `new_run_id`, written before, in one conditional write:
+    only while the image is ready, still on that run, and its variants are the ones read (no
+    privacy move, no other swap meanwhile). So a reader always finds one whole set, the old or
+    the new. `write` lets the caller make it part of a transaction (the job's bookkeeping)."""
+    fence = ImageRecord.run_id == expected_run_id if expected_run_id else ImageRecord.run_id.does_not_exist()
+    condition = (ImageRecord.status == "ready") & fence & (ImageRecord.variants == (record.variants or {}))
+    actions = [
+        ImageRecord.run_id.set(new_run_id),
+        ImageRecord.variants.set(variants),
+        ImageRecord.updated_at.set(now_iso()),
+    ]
+    if write is not None:
+        return write(record, actions, condition)
+    return repo.update_image(record, actions, condition)

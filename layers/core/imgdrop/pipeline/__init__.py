@@ -8,8 +8,12 @@
         for e in encodings:                           # Encoding(data, format, width, height)
             put(f"images/{tenant}/{image_id}/{name}.{e.ext}", e.data, e.mime)
 
-Input. The format is sniffed from the bytes (JPEG, PNG, WebP, GIF, HEIC/HEIF, AVIF, TIFF's
-first page); the declared type is never trusted. Refusals raise ``ImageRejected``:
+Input. ``data`` is the source's bytes, or the path of a file holding them (``str`` or a path
+object): the process function streams an upload (up to MAX_UPLOAD_BYTES, 2 GiB) to /tmp and
+renders it from there, so libvips reads the file as it decodes and nothing holds it whole in
+memory (``sha256=`` passes a digest already computed). The format is sniffed from the bytes
+(JPEG, PNG, WebP, GIF, HEIC/HEIF, AVIF, TIFF's first page); the declared type is never
+trusted. Refusals raise ``ImageRejected``:
 ``file_error`` (no image of any kind: empty, text, HTML, random bytes; or a corrupt or
 truncated image of an accepted format), ``unsupported_format`` (an image format imgdrop
 recognises and does not take: SVG, PDF, PostScript, PSD, BMP, ICO, JPEG 2000, JPEG XL, TGA,

@@ -1,11 +1,14 @@
-"""render(): bytes in, a Rendition out. libvips resizes; Pillow reads headers, EXIF and HEIC."""
+"""render(): bytes (or a file) in, a Rendition out. libvips resizes; Pillow reads headers, EXIF and HEIC."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import io
+import mmap
+import os
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,11 +146,63 @@ def _register_heif() -> None:
         _heif_registered = True
 
 
+# ---------------------------------------------------------------- the input
+
+
+@dataclass(frozen=True)
+class _Input:
+    """The source: its bytes, or the path of the file holding them. From a file, libvips reads
+    through a file source (what it needs, when it needs it) and Pillow opens the file lazily:
+    nothing holds the whole file in memory."""
+
+    data: bytes | None = None
+    path: str | None = None
+
+    def pil(self) -> Any:
+        return self.path if self.path is not None else io.BytesIO(self.data or b"")
+
+    def vips_header(self) -> Any:
+        vips = _pyvips()
+        if self.path is not None:
+            return vips.Image.new_from_source(vips.Source.new_from_file(self.path), "")
+        return vips.Image.new_from_buffer(self.data, "")
+
+    def vips_thumbnail(self, width: int, option_string: str, **opts: Any) -> Any:
+        vips = _pyvips()
+        if self.path is not None:
+            source = vips.Source.new_from_file(self.path)
+            return vips.Image.thumbnail_source(source, width, option_string=option_string, **opts)
+        return vips.Image.thumbnail_buffer(self.data, width, option_string=option_string, **opts)
+
+
+@contextlib.contextmanager
+def _mapped(path: str) -> Iterator[bytes | mmap.mmap]:
+    """The file's bytes for the sniffers (its first kilobytes, a GIF's block structure), mapped
+    rather than read: only the pages they look at are loaded."""
+    with open(path, "rb") as file:
+        if os.fstat(file.fileno()).st_size == 0:
+            yield b""
+            return
+        view = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            yield view
+        finally:
+            view.close()
+
+
+def _file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 # ---------------------------------------------------------------- header
 
 
 def _open_header(
-    data: bytes, fmt: str, max_pixels: int, max_frames: int, max_animation_pixels: int
+    source: _Input, fmt: str, max_pixels: int, max_frames: int, max_animation_pixels: int
 ) -> tuple[Image.Image, int]:
     """Pillow's lazy open (header only) and the frame count, with the size limits applied.
 
@@ -159,7 +214,7 @@ def _open_header(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # bombs are checked below; damaged tags: the decode decides
-            im = Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[fmt]])
+            im = Image.open(source.pil(), formats=[_PIL_FORMAT[fmt]])
             width, height = im.size
             if width * height > max_pixels:
                 raise ImageRejected(
@@ -310,10 +365,10 @@ class _Source:
     fail_on: str = "truncated"
 
 
-def _probe_vips(data: bytes) -> _Source:
+def _probe_vips(source: _Input) -> _Source:
     vips = _pyvips()
     try:
-        head = vips.Image.new_from_buffer(data, "")
+        head = source.vips_header()
     except vips.Error as exc:
         raise _vips_error(exc) from exc
     fields = head.get_fields()
@@ -329,7 +384,7 @@ def _probe_vips(data: bytes) -> _Source:
     return _Source(width, height, needs_icc, gray, max(1, pages), loader.startswith("gifload"), fail_on)
 
 
-def _thumb(data: bytes, width: int, height: int, src: _Source, *, animated: bool = False) -> Any:
+def _thumb(source: _Input, width: int, height: int, src: _Source, *, animated: bool = False) -> Any:
     vips = _pyvips()
     load = f"fail_on={src.fail_on}"
     if animated:
@@ -337,16 +392,16 @@ def _thumb(data: bytes, width: int, height: int, src: _Source, *, animated: bool
         # when that is over 100 MB: in memory instead (bounded by max_animation_pixels; a
         # Lambda's /tmp is 512 MB and a full disk would read as a corrupt file).
         load += ",n=-1" if src.streams else ",n=-1,memory=true"
-    opts: dict[str, Any] = {"height": height, "size": "force", "option_string": load}
+    opts: dict[str, Any] = {"height": height, "size": "force"}
     if src.needs_icc:
         opts["export_profile"] = "srgb"
     try:
-        return _to_srgb8(vips.Image.thumbnail_buffer(data, width, **opts))
+        return _to_srgb8(source.vips_thumbnail(width, load, **opts))
     except vips.Error as exc:
         raise _vips_error(exc) from exc
 
 
-def _animated_variant(data: bytes, p: Plan, src: _Source) -> Any:
+def _animated_variant(source: _Input, p: Plan, src: _Source) -> Any:
     """One animated variant straight from the source, as a lazy pipeline: nothing is computed
     until its encoder pulls the frames, in order (a streaming loader decodes them one by one).
 
@@ -354,11 +409,11 @@ def _animated_variant(data: bytes, p: Plan, src: _Source) -> Any:
     per frame.
     """
     if p.spec.mode != "cover":
-        return _thumb(data, p.width, p.height, src, animated=True)
+        return _thumb(source, p.width, p.height, src, animated=True)
     x, y, cw, ch = p.crop
     sx, sy = p.width / cw, p.height / ch
     fw, fh = max(p.width, round(src.width * sx)), max(p.height, round(src.height * sy))
-    strip = _thumb(data, fw, fh, src, animated=True)
+    strip = _thumb(source, fw, fh, src, animated=True)
     if (fw, fh) == (p.width, p.height):
         return strip
     left, top = min(fw - p.width, round(x * sx)), min(fh - p.height, round(y * sy))
@@ -404,13 +459,13 @@ def _animated_from_strip(strip: Any, bw: int, bh: int, p: Plan, w: int, h: int) 
     return out
 
 
-def _decode_heic(data: bytes, width: int, height: int) -> tuple[Any, _Source]:
+def _decode_heic(source: _Input, width: int, height: int) -> tuple[Any, _Source]:
     """HEIC through pillow-heif (libvips here has no HEVC decoder), then into libvips."""
     import pillow_heif
 
     vips = _pyvips()
     try:
-        heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
+        heif = pillow_heif.open_heif(source.path or source.data, convert_hdr_to_8bit=True)
         img = heif.to_pillow()
     except Exception as exc:
         raise ImageRejected("file_error", "The file is corrupt or truncated.") from exc
@@ -484,7 +539,7 @@ def _encode_all(
 
 
 def _render_animation(
-    data: bytes, plans: list[tuple[Plan, list[str]]], src: _Source, profile: Profile
+    source: _Input, plans: list[tuple[Plan, list[str]]], src: _Source, profile: Profile
 ) -> tuple[dict[str, list[Encoding]], Any]:
     """Every animated variant encoded in its formats (by name), and the first frame.
 
@@ -497,7 +552,7 @@ def _render_animation(
     """
     W, H = src.width, src.height
     aw, ah = (W, H) if W * H <= EXACT_PIXELS else plan_fit(W, H, 512)
-    first = _thumb(data, aw, ah, src).copy_memory()
+    first = _thumb(source, aw, ah, src).copy_memory()
     done: dict[tuple, Encoding] = {}  # (geometry, format) -> encoding
     strip, bw, bh = None, 0, 0
     for p, formats in sorted(plans, key=lambda pf: -pf[0].scale):  # the biggest first
@@ -508,11 +563,11 @@ def _render_animation(
         if strip is None:
             bw, bh = max(1, round(W * p.scale)), max(1, round(H * p.scale))
             if src.pages * bw * bh <= ANIMATION_DECODE_PIXELS:  # this one and all smaller: cascade
-                strip = _strip(_thumb(data, bw, bh, src, animated=True)).copy_memory()
+                strip = _strip(_thumb(source, bw, bh, src, animated=True)).copy_memory()
         img = _animated_from_strip(strip, bw, bh, p, W, H) if strip is not None else None
         for fmt in todo:
             # a streamed variant is a lazy pipeline, consumed by its encoder: one per format
-            frames = img if img is not None else _strip(_animated_variant(data, p, src))
+            frames = img if img is not None else _strip(_animated_variant(source, p, src))
             done[(key, fmt)] = Encoding(
                 encode(frames, fmt, profile.quality.get(fmt, 80)), fmt, frames.width, page_height(frames)
             )
@@ -523,36 +578,69 @@ def _render_animation(
 
 
 def render(
-    data: bytes,
+    data: bytes | str | os.PathLike[str],
     profile: str = "default",
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_frames: int = DEFAULT_MAX_FRAMES,
     max_animation_pixels: int = DEFAULT_MAX_ANIMATION_PIXELS,
     profiles: dict[str, Profile] | None = None,
+    sha256: str | None = None,
 ) -> Rendition:
-    """Verify, analyse and render ``data`` with the named profile. Pure: no I/O, no env.
+    """Verify, analyse and render ``data`` with the named profile. Pure: no env, and no I/O but
+    reading the source when it is a file.
+
+    ``data`` is the source's bytes, or the path of a file holding them (``str`` or a path
+    object): a large source is then read by libvips as it decodes, never loaded whole, and the
+    pixel and frame limits are checked from its header first. ``sha256``: the file's digest when
+    the caller computed it already (while streaming it to disk), else it is computed here.
 
     Raises ImageRejected (file_error, unsupported_format, image_too_large) for bad input and
     ImgdropError ``unknown_profile`` for a profile name the profiles do not define.
     ``max_animation_pixels`` bounds an animation's frames x canvas pixels.
     """
-    data = bytes(data)
     table = profiles if profiles is not None else load_profiles()
     if profile not in table:
         raise ImgdropError("unknown_profile", f"Unknown profile {profile!r}.", 400)
-    prof = table[profile]
-    fmt = sniff(data)
-    header, frames = _open_header(data, fmt, max_pixels, max_frames, max_animation_pixels)
-    if fmt == "gif" and gif_truncated(data):  # libvips' GIF loader decodes a short file silently
-        raise ImageRejected("file_error", "The file is corrupt or truncated.")
-    exif_dict, gps, taken_at, camera = metadata.extract(metadata.read_exif(header.info.get("exif"), header))
+    limits = (max_pixels, max_frames, max_animation_pixels)
+    if isinstance(data, str | os.PathLike):
+        path = os.fspath(data)
+        with _mapped(path) as view:
+            return _render(view, _Input(path=path), profile, table[profile], limits,
+                           lambda: sha256 or _file_sha256(path))
+    raw = bytes(data)
+    return _render(raw, _Input(data=raw), profile, table[profile], limits,
+                   lambda: sha256 or hashlib.sha256(raw).hexdigest())
+
+
+def _render(
+    data: bytes | mmap.mmap,
+    source: _Input,
+    profile: str,
+    prof: Profile,
+    limits: tuple[int, int, int],
+    digest: Callable[[], str],
+) -> Rendition:
+    """render() of one source: `data` its bytes for the sniffers (mapped for a file), `source`
+    what the decoders read, `digest()` its sha256."""
+    max_pixels, max_frames, max_animation_pixels = limits
+    fmt = sniff(data)  # type: ignore[arg-type]  # bytes or a mapped file: both slice and index as bytes
+    header, frames = _open_header(source, fmt, max_pixels, max_frames, max_animation_pixels)
+    try:
+        if fmt == "gif" and gif_truncated(data):  # type: ignore[arg-type]  # libvips decodes a short GIF silently
+            raise ImageRejected("file_error", "The file is corrupt or truncated.")
+        exif_dict, gps, taken_at, camera = metadata.extract(
+            metadata.read_exif(header.info.get("exif"), header)
+        )
+        header_size = header.size
+    finally:
+        header.close()  # a file's handle too
     animated = fmt in ANIMATED_FORMATS and frames > 1
 
     if fmt == "heic":
-        full, src = _decode_heic(data, *header.size)
+        full, src = _decode_heic(source, *header_size)
     else:
-        full, src = None, _probe_vips(data)
+        full, src = None, _probe_vips(source)
         if fmt in ANIMATED_FORMATS:  # libvips' canvas can differ from Pillow's (frames outside the screen)
             _check_animation(max(frames, src.pages), src.width, src.height, max_animation_pixels)
     W, H = src.width, src.height
@@ -562,7 +650,7 @@ def render(
     if animated:
         planned = [(p, _formats(prof.extra_formats(p.spec, W, H), False, True)) for p in plans]
         try:
-            variants, first = _render_animation(data, planned, src, prof)
+            variants, first = _render_animation(source, planned, src, prof)
         except _pyvips().Error as exc:  # a lazy pipeline fails when its encoder reads a bad frame
             raise _vips_error(exc) from exc
         has_alpha = first.bands == 4 and first[3].min() < 255
@@ -571,7 +659,7 @@ def render(
         scale = 1.0 if W * H <= EXACT_PIXELS else max(p.scale for p in plans)
         bw, bh = max(1, round(W * scale)), max(1, round(H * scale))
         try:
-            base = _resize_exact(full, bw, bh) if full is not None else _thumb(data, bw, bh, src)
+            base = _resize_exact(full, bw, bh) if full is not None else _thumb(source, bw, bh, src)
             base = base.copy_memory()
         except _pyvips().Error as exc:
             raise _vips_error(exc) from exc
@@ -601,7 +689,7 @@ def render(
         mime=MIME[fmt],
         width=W,
         height=H,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=digest(),
         exif=exif_dict,
         gps=gps,
         taken_at=taken_at,

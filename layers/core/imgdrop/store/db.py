@@ -422,3 +422,307 @@ class Repository:
 
 def _is_conditional_failure(exc: PynamoDBException) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+# --------------------------------------------------------------------------- webhooks and jobs
+#
+# Key layout (pk / sk), besides the image's:
+#   T#{tenant}                 WH#{id}       a webhook endpoint (its signing secret too)
+#   T#{tenant}#WH#{webhook}    DLV#{id}      one delivery: one event to one endpoint (TTL: 30 days)
+#   T#{tenant}                 JOB#{id}      a reprocess job, its plan's progress and its counters
+#   T#{tenant}#JOB#{job}       IMG#{image}   one image of a job: who works on it, its outcome and the
+#                                            files its swap retired (TTL: with the job)
+
+
+class WebhookRecord(_Base):
+    tenant = UnicodeAttribute()
+    id = UnicodeAttribute()
+    url = UnicodeAttribute()
+    events: ListAttribute[str] = ListAttribute(of=UnicodeAttribute, default=list)  # type: ignore[arg-type]
+    secret = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+class DeliveryRecord(_Base):
+    tenant = UnicodeAttribute()
+    webhook_id = UnicodeAttribute()
+    id = UnicodeAttribute()
+    type = UnicodeAttribute()
+    image_id = UnicodeAttribute()
+    # The exact JSON body of every attempt (its signature covers these bytes).
+    body = UnicodeAttribute()
+    status = UnicodeAttribute()  # pending | delivered | failed
+    attempts = NumberAttribute(default=0)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    next_attempt_at = UnicodeAttribute(null=True)
+    # The token of the one queue message that may make the next attempt: a repeated or late
+    # message (SQS delivers at least once) carries another and changes nothing.
+    next_token = UnicodeAttribute(null=True)
+    last_attempts = JSONText(default=list)
+    ttl = TTLAttribute(null=True)
+
+
+class JobRecord(_Base):
+    tenant = UnicodeAttribute()
+    id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    profile = UnicodeAttribute(null=True)
+    ids = JSONText(null=True)
+    total = NumberAttribute(default=0)
+    done = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
+    # Planning: the step that comes next, where it starts (a DynamoDB key), and whether it is over.
+    plan_step = NumberAttribute(default=0)
+    plan_cursor = JSONText(null=True)
+    planned = NumberAttribute(default=0)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    ttl = TTLAttribute(null=True)
+
+
+class JobItemRecord(_Base):
+    tenant = UnicodeAttribute()
+    job_id = UnicodeAttribute()
+    image_id = UnicodeAttribute()
+    lease_owner = UnicodeAttribute(null=True)
+    lease_until = UnicodeAttribute(null=True)
+    outcome = UnicodeAttribute(null=True)  # done | failed | skipped, once counted
+    retired = JSONText(null=True)  # the variant keys its swap replaced, removed after the swap
+    updated_at = UnicodeAttribute(null=True)
+    ttl = TTLAttribute(null=True)
+
+
+ALL_MODELS = (*ALL_MODELS, WebhookRecord, DeliveryRecord, JobRecord, JobItemRecord)
+
+
+def webhook_sk(webhook_id: str) -> str:
+    return f"WH#{webhook_id}"
+
+
+def deliveries_pk(tenant: str, webhook_id: str) -> str:
+    return f"T#{tenant}#WH#{webhook_id}"
+
+
+def job_sk(job_id: str) -> str:
+    return f"JOB#{job_id}"
+
+
+def job_items_pk(tenant: str, job_id: str) -> str:
+    return f"T#{tenant}#JOB#{job_id}"
+
+
+class WebhookStore:
+    """Webhook endpoints and their deliveries; SDK errors become StorageError."""
+
+    def put(self, record: WebhookRecord) -> None:
+        try:
+            record.save(condition=WebhookRecord.pk.does_not_exist())
+        except PynamoDBException as exc:
+            raise StorageError("The webhook could not be saved.") from exc
+
+    def get(self, tenant: str, webhook_id: str) -> WebhookRecord | None:
+        try:
+            return WebhookRecord.get(tenant_pk(tenant), webhook_sk(webhook_id), consistent_read=True)
+        except DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StorageError("The webhook could not be read.") from exc
+
+    def for_tenant(self, tenant: str) -> list[WebhookRecord]:
+        """Every endpoint of the tenant, oldest first (read consistently: one made a moment ago
+        gets the next event)."""
+        try:
+            return list(WebhookRecord.query(tenant_pk(tenant), WebhookRecord.sk.startswith("WH#"),
+                                            consistent_read=True))
+        except PynamoDBException as exc:
+            raise StorageError("The webhooks could not be listed.") from exc
+
+    def delete(self, record: WebhookRecord) -> bool:
+        try:
+            record.delete(condition=WebhookRecord.pk.exists())
+        except DeleteError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise StorageError("The webhook could not be deleted.") from exc
+        return True
+
+    def put_delivery(self, record: DeliveryRecord) -> None:
+        try:
+            record.save(condition=DeliveryRecord.pk.does_not_exist())
+        except PynamoDBException as exc:
+            raise StorageError("The delivery could not be recorded.") from exc
+
+    def get_delivery(self, tenant: str, webhook_id: str, delivery_id: str) -> DeliveryRecord | None:
+        try:
+            return DeliveryRecord.get(deliveries_pk(tenant, webhook_id), f"DLV#{delivery_id}",
+                                      consistent_read=True)
+        except DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StorageError("The delivery could not be read.") from exc
+
+    def record_attempt(self, record: DeliveryRecord, token: str, actions: list[Any]) -> bool:
+        """Write an attempt's result, only while the delivery is pending and `token` is still the
+        one its next attempt was given: of two copies of a message, one records."""
+        condition = (DeliveryRecord.status == "pending") & (DeliveryRecord.next_token == token)
+        try:
+            record.update(actions=actions, condition=DeliveryRecord.pk.exists() & condition)
+        except UpdateError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise StorageError("The delivery could not be updated.") from exc
+        return True
+
+    def list_deliveries(self, tenant: str, webhook_id: str, limit: int) -> list[DeliveryRecord]:
+        try:
+            return list(DeliveryRecord.query(
+                deliveries_pk(tenant, webhook_id), DeliveryRecord.sk.startswith("DLV#"),
+                scan_index_forward=False, limit=limit,
+            ))
+        except PynamoDBException as exc:
+            raise StorageError("The deliveries could not be listed.") from exc
+
+
+class JobStore:
+    """Reprocess jobs, their images' bookkeeping, and the matching images' listing."""
+
+    def create(self, record: JobRecord) -> None:
+        try:
+            record.save(condition=JobRecord.pk.does_not_exist())
+        except PynamoDBException as exc:
+            raise StorageError("The job could not be created.") from exc
+
+    def get(self, tenant: str, job_id: str) -> JobRecord | None:
+        try:
+            return JobRecord.get(tenant_pk(tenant), job_sk(job_id), consistent_read=True)
+        except DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StorageError("The job could not be read.") from exc
+
+    def record_plan_step(
+        self, job: JobRecord, step: int, count: int, cursor: dict[str, Any] | None, now: str
+    ) -> bool:
+        """Count one planning step's images and name the next step's start, once per step
+        whatever repeats; False when this step was recorded already."""
+        actions: list[Any] = [
+            JobRecord.total.add(count),
+            JobRecord.plan_step.set(step + 1),
+            JobRecord.updated_at.set(now),
+            JobRecord.plan_cursor.set(cursor) if cursor else JobRecord.plan_cursor.remove(),
+        ]
+        if cursor is None:
+            actions.append(JobRecord.planned.set(1))
+        try:
+            job.update(actions=actions, condition=JobRecord.pk.exists() & (JobRecord.plan_step == step))
+        except UpdateError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise StorageError("The job could not be updated.") from exc
+        return True
+
+    def ready_images(
+        self, tenant: str, profile: str | None, cursor: dict[str, Any] | None, page_size: int = 100
+    ) -> Any:
+        """The tenant's ready images (of `profile`), a resumable iterator: its
+        `last_evaluated_key` is where to go on from after any item."""
+        condition: Condition = ImageRecord.status == "ready"
+        if profile:
+            condition = condition & (ImageRecord.profile == profile)
+        try:
+            return ImageRecord.query(
+                tenant_pk(tenant), ImageRecord.sk.startswith("IMG#"), filter_condition=condition,
+                page_size=page_size, last_evaluated_key=cursor,
+            )
+        except PynamoDBException as exc:
+            raise StorageError("The images could not be listed.") from exc
+
+    def get_item(self, tenant: str, job_id: str, image_id: str) -> JobItemRecord | None:
+        try:
+            return JobItemRecord.get(job_items_pk(tenant, job_id), image_sk(image_id), consistent_read=True)
+        except DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StorageError("The job's image could not be read.") from exc
+
+    def take_item(
+        self, tenant: str, job_id: str, image_id: str, owner: str, now: str, until: str, ttl: Any
+    ) -> str:
+        """Hold one image of a job for `owner` until `until`: "taken"; "busy" while another
+        worker holds it; "settled" once its outcome is counted."""
+        item = JobItemRecord(job_items_pk(tenant, job_id), image_sk(image_id))
+        free = JobItemRecord.lease_until.does_not_exist() | (JobItemRecord.lease_until < now)
+        try:
+            item.update(
+                actions=[
+                    JobItemRecord.tenant.set(tenant), JobItemRecord.job_id.set(job_id),
+                    JobItemRecord.image_id.set(image_id), JobItemRecord.lease_owner.set(owner),
+                    JobItemRecord.lease_until.set(until), JobItemRecord.updated_at.set(now),
+                    JobItemRecord.ttl.set(ttl),
+                ],
+                condition=JobItemRecord.outcome.does_not_exist() & free,
+            )
+        except UpdateError as exc:
+            if not _is_conditional_failure(exc):
+                raise StorageError("The job's image could not be taken.") from exc
+            current = self.get_item(tenant, job_id, image_id)
+            return "settled" if current is not None and current.outcome else "busy"
+        return "taken"
+
+    def release_item(self, tenant: str, job_id: str, image_id: str, owner: str) -> None:
+        item = JobItemRecord(job_items_pk(tenant, job_id), image_sk(image_id))
+        try:
+            item.update(
+                actions=[JobItemRecord.lease_until.remove()],
+                condition=(JobItemRecord.lease_owner == owner) & JobItemRecord.outcome.does_not_exist(),
+            )
+        except UpdateError as exc:
+            if not _is_conditional_failure(exc):
+                raise StorageError("The job's image could not be released.") from exc
+
+    def settle_item(
+        self,
+        tenant: str,
+        job_id: str,
+        image_id: str,
+        owner: str,
+        outcome: str,
+        now: str,
+        *,
+        retired: list[str] | None = None,
+        image_update: tuple[ImageRecord, list[Any], Condition] | None = None,
+    ) -> str | None:
+        """In one transaction: the image's outcome (only while `owner` holds it and none was
+        counted), the job's `done` or `failed` counter and, when given, the image's own update
+        with its condition. None when written; else which condition failed: "image" or "item"."""
+        item = JobItemRecord(job_items_pk(tenant, job_id), image_sk(image_id))
+        job = JobRecord(tenant_pk(tenant), job_sk(job_id))
+        counter = JobRecord.failed if outcome == "failed" else JobRecord.done
+        try:
+            with TransactWrite(connection=Connection()) as transaction:
+                if image_update is not None:
+                    record, actions, condition = image_update
+                    transaction.update(record, actions, condition=ImageRecord.pk.exists() & condition)
+                item_actions: list[Any] = [
+                    JobItemRecord.outcome.set(outcome), JobItemRecord.lease_until.remove(),
+                    JobItemRecord.updated_at.set(now),
+                ]
+                if retired:
+                    item_actions.append(JobItemRecord.retired.set(retired))
+                transaction.update(
+                    item, item_actions,
+                    condition=(JobItemRecord.lease_owner == owner) & JobItemRecord.outcome.does_not_exist(),
+                )
+                transaction.update(job, [counter.add(1), JobRecord.updated_at.set(now)],
+                                   condition=JobRecord.pk.exists())
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons
+            if exc.cause_response_code != "TransactionCanceledException" or not reasons:
+                raise StorageError("The job's image could not be settled.") from exc
+            parts = (["image"] if image_update is not None else []) + ["item", "job"]
+            for part, reason in zip(parts, reasons, strict=False):
+                if reason is not None and reason.code == "ConditionalCheckFailed":
+                    return "item" if part == "job" else part
+            raise StorageError("The job's image could not be settled; try again.") from exc
+        return None

@@ -1,4 +1,5 @@
-"""S3 access: presigned uploads and downloads, object reads and writes.
+"""S3 access: presigned uploads (POST forms, and each request of a multipart upload) and
+downloads, object reads and writes (streamed to and from files for large objects).
 
 Keys:
 - uploads/{tenant}/{image_id}: what the client sent (never served; deleted once processed).
@@ -11,12 +12,15 @@ The CDN path of an object is its key (see imgdrop.delivery).
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
-from typing import Any
+from typing import IO, Any, Literal, overload
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -31,6 +35,21 @@ _SIGV4_AWS = Config(
     signature_version="s3v4", s3={"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"}
 )
 _SIGV4_EMULATOR = Config(signature_version="s3v4", s3={"addressing_style": "path"})
+# Streaming a large object to or from a file: 1 MiB reads; uploads in 16 MiB parts, 4 at a time,
+# so memory holds ~64 MiB of it whatever the file's size (small files: one PutObject).
+READ_CHUNK = 1024 * 1024
+_TRANSFER = {"multipart_threshold": 64 * 1024 * 1024, "multipart_chunksize": 16 * 1024 * 1024,
+             "max_concurrency": 4}
+
+# The S3 requests of a multipart upload that a client may have signed: (botocore method, HTTP method).
+MultipartOperation = Literal["create", "part", "list", "complete", "abort"]
+_MULTIPART_OPERATIONS: dict[str, tuple[str, str]] = {
+    "create": ("create_multipart_upload", "POST"),
+    "part": ("upload_part", "PUT"),
+    "list": ("list_parts", "GET"),
+    "complete": ("complete_multipart_upload", "POST"),
+    "abort": ("abort_multipart_upload", "DELETE"),
+}
 
 
 def upload_key(tenant: str, image_id: str) -> str:
@@ -84,6 +103,30 @@ class PresignedPost:
         return {"method": "POST", "url": self.url, "fields": self.fields, "expires_at": self.expires_at}
 
 
+@dataclass(frozen=True)
+class PresignedRequest:
+    """One S3 request signed in its query string (SigV4): the client sends `method` to `url` with
+    exactly these `headers` (those the signature covers)."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    expires_at: str
+
+
+@dataclass(frozen=True)
+class Received:
+    """An object streamed into a file: how many bytes, their sha256 (hex) and the object's ETag."""
+
+    size: int
+    sha256: str
+    etag: str | None
+
+
+def _missing(exc: ClientError, *codes: str) -> bool:
+    return exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound", *codes}
+
+
 class ObjectStore:
     def __init__(self, bucket: str, *, public_endpoint_url: str = ""):
         self.bucket = bucket
@@ -124,29 +167,119 @@ class ObjectStore:
         expires_at = iso(utc_now() + timedelta(seconds=expires_in))
         return PresignedPost(url=post["url"], fields=post["fields"], expires_at=expires_at)
 
+    def presigned_multipart_request(
+        self,
+        key: str,
+        operation: MultipartOperation,
+        *,
+        expires_in: int,
+        upload_id: str | None = None,
+        part_number: int | None = None,
+        content_type: str | None = None,
+    ) -> PresignedRequest:
+        """One request of an S3 multipart upload of `key`, SigV4-signed in its query string: the
+        client can use it for that key, that upload and that part only. Creating it signs the
+        Content-Type header, so the object gets the declared type (S3 refuses any other)."""
+        client_method, http_method = _MULTIPART_OPERATIONS[operation]
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        headers: dict[str, str] = {}
+        if operation == "create":
+            if content_type:
+                params["ContentType"] = headers["Content-Type"] = content_type
+        else:
+            params["UploadId"] = upload_id
+        if operation == "part":
+            params["PartNumber"] = part_number
+        try:
+            url = self._signing_client.generate_presigned_url(
+                client_method, Params=params, ExpiresIn=expires_in, HttpMethod=http_method
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError("The upload request could not be signed.") from exc
+        expires_at = iso(utc_now() + timedelta(seconds=expires_in))
+        return PresignedRequest(method=http_method, url=url, headers=headers, expires_at=expires_at)
+
+    def multipart_uploads(self, key: str) -> list[str]:
+        """The ids of the multipart uploads of exactly `key` still in progress (neither completed
+        nor aborted)."""
+        try:
+            pages = self._client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=key
+            )
+            return [upload["UploadId"] for page in pages for upload in page.get("Uploads", [])
+                    if upload.get("Key") == key]
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError("The multipart uploads could not be listed.") from exc
+
+    def abort_multipart_upload(self, key: str, upload_id: str) -> bool:
+        """Abort an upload and drop its parts; False when it is no longer in progress."""
+        try:
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if _missing(exc, "NoSuchUpload"):
+                return False
+            raise StorageError("The multipart upload could not be aborted.") from exc
+        except BotoCoreError as exc:
+            raise StorageError("The multipart upload could not be aborted.") from exc
+        return True
+
     def head(self, key: str) -> dict[str, Any] | None:
         try:
             return self._client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            if _missing(exc):
                 return None
             raise StorageError("The object could not be inspected.") from exc
         except BotoCoreError as exc:
             raise StorageError("The object could not be inspected.") from exc
 
-    def read(self, key: str, *, max_bytes: int) -> bytes:
-        """Read at most max_bytes + 1 bytes, so an oversized object is detected without loading it."""
+    @overload
+    def read(self, key: str, *, max_bytes: int) -> bytes: ...
+
+    @overload
+    def read(self, key: str, *, max_bytes: int, into: IO[bytes]) -> Received: ...
+
+    def read(self, key: str, *, max_bytes: int, into: IO[bytes] | None = None) -> bytes | Received:
+        """Read at most max_bytes + 1 bytes, so an oversized object is detected without loading it:
+        answered as bytes, or streamed into the file `into` (hashed on the way, never held in
+        memory whole) and answered as what was Received."""
         try:
             response = self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max_bytes}")
-            return response["Body"].read()
+            if into is None:
+                return bytes(response["Body"].read())
+            digest, size = hashlib.sha256(), 0
+            for chunk in response["Body"].iter_chunks(READ_CHUNK):
+                into.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+            into.flush()
+            return Received(size=size, sha256=digest.hexdigest(), etag=response.get("ETag"))
         except (BotoCoreError, ClientError) as exc:
             raise StorageError("The object could not be read.") from exc
 
-    def write(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None:
+    def write(
+        self,
+        key: str,
+        data: bytes | os.PathLike[str],
+        *,
+        content_type: str,
+        cache_control: str | None = None,
+    ) -> None:
+        """Store bytes, or the file at a path (streamed: in parts when it is large)."""
         extra = {"CacheControl": cache_control} if cache_control else {}
         try:
-            self._client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, **extra)
-        except (BotoCoreError, ClientError) as exc:
+            if isinstance(data, bytes | bytearray | memoryview):
+                self._client.put_object(
+                    Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, **extra
+                )
+                return
+            from boto3.s3.transfer import TransferConfig
+
+            self._client.upload_file(
+                os.fspath(data), self.bucket, key, ExtraArgs={"ContentType": content_type, **extra},
+                Config=TransferConfig(**_TRANSFER),
+            )
+        except (BotoCoreError, ClientError, S3UploadFailedError) as exc:
             raise StorageError("The object could not be written.") from exc
 
     def touch(self, key: str) -> None:

@@ -1,4 +1,5 @@
-"""Creating uploads: per item a presigned POST, an error, or the existing image."""
+"""Creating uploads: per item a presigned POST (or an S3 multipart upload for a large file), an
+error, or the existing image."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from imgdrop.store.db import (
     tenant_pk,
 )
 from imgdrop.store.storage import upload_key
+from imgdrop.uploads import multipart
 from imgdrop.validation import (
     ItemSpec,
     slugify,
@@ -71,17 +73,25 @@ def _create_upload(principal: Principal, raw: Any, pointer: str, services: Servi
         if existing:
             error = Conflict("image_already_exists", "This image was uploaded before.", f"{pointer}/sha256")
             return {"id": existing, "status": "duplicate", "error": error.as_dict()}
-    record = new_record(principal, spec, pointer, services)
-    post = services.objects.presigned_post(
-        record.upload_key,
-        content_type=spec.content_type,
-        max_bytes=spec.size,
-        expires_in=services.settings.upload_expiry_seconds,
-    )
+    settings = services.settings
+    if multipart.wanted(spec.size, raw, settings):
+        # It may take up to the multipart window to arrive (created within the POST form's).
+        record = new_record(
+            principal, spec, pointer, services, window_seconds=settings.multipart_upload_window_seconds
+        )
+        upload = multipart.upload_answer(record, services)
+    else:
+        record = new_record(principal, spec, pointer, services)
+        upload = services.objects.presigned_post(
+            record.upload_key,
+            content_type=spec.content_type,
+            max_bytes=spec.size,
+            expires_in=settings.upload_expiry_seconds,
+        ).as_dict()
     return {
         "id": record.id,
         "status": record.status,
-        "upload": post.as_dict(),
+        "upload": upload,
         "links": {"self": image_link(services, record.id)},
     }
 
@@ -104,12 +114,24 @@ def checked_spec(
     return spec
 
 
-def new_record(principal: Principal, spec: ItemSpec, pointer: str, services: Services) -> ImageRecord:
+def new_record(
+    principal: Principal,
+    spec: ItemSpec,
+    pointer: str,
+    services: Services,
+    *,
+    window_seconds: int | None = None,
+) -> ImageRecord:
+    """A pending image. Its upload must start within UPLOAD_EXPIRY_SECONDS, when the sweep first
+    looks at it (the pending index's sort key), and arrive by `upload_expires_at`: the same moment
+    for a POST form, `window_seconds` later for a multipart upload (the sweep leaves one in
+    progress alone until then)."""
     settings = services.settings
     image_id = new_id()
     now = utc_now()
     created = iso(now)
-    expires_at = iso(now + timedelta(seconds=settings.upload_expiry_seconds))
+    look_at = iso(now + timedelta(seconds=settings.upload_expiry_seconds))
+    expires_at = iso(now + timedelta(seconds=window_seconds)) if window_seconds else look_at
     tag_ids = spec.tag_ids + resolve_labels(principal, spec.tag_labels, services)
     slug = _claim_slug(principal.tenant, image_id, spec, pointer, services, created)
     record = ImageRecord(
@@ -139,7 +161,7 @@ def new_record(principal: Principal, spec: ItemSpec, pointer: str, services: Ser
         gsi1pk=album_gsi_pk(principal.tenant, spec.album_id) if spec.album_id else None,
         gsi1sk=image_sk(image_id) if spec.album_id else None,
         gsi2pk=pending_gsi_pk(image_id),
-        gsi2sk=pending_gsi_sk(expires_at, principal.tenant, image_id),
+        gsi2sk=pending_gsi_sk(look_at, principal.tenant, image_id),
     )
     services.repo.put_new_image(record)
     return record

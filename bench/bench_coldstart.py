@@ -1,0 +1,104 @@
+"""Cold import of each handler against its baseline, measured in the same run.
+
+The baseline is what any such function pays whatever it does: a bare boto3 client and a
+powertools resolver (for the process function, plus `PIL.Image` and `pyvips`). The target
+(issue #15) is each handler's import at most 1.3x its baseline. Each figure is the median of
+several fresh interpreters; nothing touches the network (clients are built, never called).
+
+Run: ``.venv/bin/python bench/bench_coldstart.py [--runs 9] [--top 12]``
+``--top N`` also prints the N slowest modules of each handler (``python -X importtime``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CORE = ROOT / "layers" / "core"
+
+BASE = (
+    "import boto3; boto3.client('s3');"
+    "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver; APIGatewayHttpResolver()"
+)
+IMAGING = BASE + "; import PIL.Image; import pyvips"
+
+HANDLERS = {
+    "api": ("functions/api", BASE),
+    "authorizer": ("functions/authorizer", BASE),
+    "process": ("functions/process", IMAGING),
+    "finalize": ("functions/finalize", BASE),
+    "sweep": ("functions/sweep", BASE),
+}
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=str(CORE) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    for key, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TABLE_NAME": "bench",
+        "BUCKET_NAME": "bench",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "imgdrop",
+        "POWERTOOLS_METRICS_NAMESPACE": "imgdrop",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "JWT_SECRET": "bench-secret-of-at-least-32-bytes-long",
+    }.items():
+        env.setdefault(key, value)
+    return env
+
+
+def import_ms(statement: str, cwd: Path, runs: int) -> float:
+    env = environment()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", statement], check=True, env=env, cwd=cwd)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def slowest_modules(cwd: Path, top: int) -> list[tuple[int, str]]:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import app"],
+        env=environment(), cwd=cwd, capture_output=True, text=True, check=True,
+    )
+    rows = []
+    for line in done.stderr.splitlines():
+        match = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)", line)
+        if match:
+            rows.append((int(match.group(2)), match.group(3).count(" ") // 2, match.group(4)))
+    rows.sort(reverse=True)
+    return [(cumulative, f"{'  ' * min(depth, 6)}{name}") for cumulative, depth, name in rows[:top]]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--top", type=int, default=0)
+    args = parser.parse_args()
+    print(f"cold import, median of {args.runs} fresh interpreters (target: <= 1.3x the baseline)\n")
+    print(f"{'handler':<12}{'baseline ms':>12}{'handler ms':>12}{'ratio':>8}")
+    worst = 0.0
+    for name, (folder, baseline) in HANDLERS.items():
+        cwd = ROOT / folder
+        base = import_ms(baseline, cwd, args.runs)
+        handler = import_ms("import app", cwd, args.runs)
+        worst = max(worst, handler / base)
+        print(f"{name:<12}{base:>12.0f}{handler:>12.0f}{handler / base:>7.2f}x")
+        if args.top:
+            for cumulative, module in slowest_modules(cwd, args.top):
+                print(f"{'':<14}{cumulative / 1000:>8.1f} ms  {module}")
+    print(f"\nworst ratio {worst:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
