@@ -179,24 +179,9 @@ def _render_file(
     prefix = run_prefix(tenant, image_id, run_id, public=public)
     private_prefix = run_prefix(tenant, image_id, run_id)
     original_key = f"{private_prefix}original.{ORIGINAL_EXTENSIONS.get(rendition.format, rendition.format)}"
-    writes: list[tuple[str, bytes | Path, str, str]] = [
-        (original_key, source, rendition.mime, PRIVATE_CACHE_CONTROL)
-    ]
-    variants: dict[str, Any] = {}
-    for name, encodings in rendition.variants.items():
-        formats = {}
-        for encoding in encodings:
-            key = f"{prefix}{name}.{encoding.ext}"
-            writes.append((key, encoding.data, encoding.mime, cache_control(public)))
-            formats[encoding.format] = {"key": key, "bytes": len(encoding.data)}
-        fallback = encodings[0]
-        variants[name] = {
-            "width": fallback.width,
-            "height": fallback.height,
-            "format": fallback.format,
-            "formats": formats,
-        }
-    _write_all(services, writes)
+    variant_writes, variants = variant_files(rendition, prefix, public)
+    writes: list[Write] = [(original_key, source, rendition.mime, PRIVATE_CACHE_CONTROL), *variant_writes]
+    write_all(services, writes)
     similar = [{"id": other, "distance": distance} for other, distance in verdict.similar]
     stored = transitions.store_rendition(
         services.repo,
@@ -227,11 +212,36 @@ def cache_control(public: bool) -> str:
     return PUBLIC_CACHE_CONTROL if public else PRIVATE_CACHE_CONTROL
 
 
-def _write_all(services: Services, writes: list[tuple[str, bytes | Path, str, str]]) -> None:
+# One file to store: (key, bytes or the path of a file, content type, Cache-Control).
+Write = tuple[str, bytes | Path, str, str]
+
+
+def variant_files(rendition: Any, prefix: str, public: bool) -> tuple[list[Write], dict[str, Any]]:
+    """A rendition's variant files under `prefix`, and its variants as the record names them:
+    {name: {width, height, format (the fallback's), formats: {format: {key, bytes}}}}."""
+    writes: list[Write] = []
+    variants: dict[str, Any] = {}
+    for name, encodings in rendition.variants.items():
+        formats = {}
+        for encoding in encodings:
+            key = f"{prefix}{name}.{encoding.ext}"
+            writes.append((key, encoding.data, encoding.mime, cache_control(public)))
+            formats[encoding.format] = {"key": key, "bytes": len(encoding.data)}
+        fallback = encodings[0]
+        variants[name] = {
+            "width": fallback.width,
+            "height": fallback.height,
+            "format": fallback.format,
+            "formats": formats,
+        }
+    return writes, variants
+
+
+def write_all(services: Services, writes: list[Write]) -> None:
     """A dozen small PUTs per image (and the original, from its file): in parallel, so the run's
     time is one write's, not twelve."""
 
-    def write(item: tuple[str, bytes | Path, str, str]) -> None:
+    def write(item: Write) -> None:
         key, data, content_type, cache = item
         services.objects.write(key, data, content_type=content_type, cache_control=cache)
 

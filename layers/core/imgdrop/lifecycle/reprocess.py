@@ -38,7 +38,7 @@ from pynamodb.exceptions import PynamoDBException
 from imgdrop.errors import ImageRejected, NotFound, StorageError
 from imgdrop.ids import iso, new_id, now_iso, utc_now
 from imgdrop.lifecycle import placement, transitions
-from imgdrop.lifecycle.processing import cache_control
+from imgdrop.lifecycle.processing import variant_files, write_all
 from imgdrop.observability import logger, metrics
 from imgdrop.profiles import deployed_profiles
 from imgdrop.services import Services
@@ -244,11 +244,11 @@ def _rerender(
     run = reprocess_run_id(job_id, image_id)
     for _ in range(SWAP_ATTEMPTS):
         public = placement.is_public(record)
-        writes, variants = _files(rendition, run_prefix(tenant, image_id, run, public=public), public)
+        writes, variants = variant_files(rendition, run_prefix(tenant, image_id, run, public=public), public)
         # A retry after a change of privacy writes to the other folder: what this run wrote before goes.
         _drop_unnamed(services, tenant, image_id, [k for k in written if k not in {w[0] for w in writes}])
         written[:] = [w[0] for w in writes]
-        _write(services, writes)
+        write_all(services, writes)
         retired = placement.variant_keys(record.variants)
         refused: list[str | None] = []
 
@@ -274,29 +274,6 @@ def _rerender(
             return _settle(services, tenant, job_id, image_id, owner, "skipped")
         record = current  # changed meanwhile (a privacy move, another job): again from what it is now
     raise StorageError("The image kept changing while it was re-rendered; try again.")
-
-
-def _files(rendition: Any, prefix: str, public: bool) -> tuple[list[Any], dict[str, Any]]:
-    """The files of a rendition under `prefix`, and the variants as the record names them (as the
-    process step writes them)."""
-    writes: list[Any] = []
-    variants: dict[str, Any] = {}
-    for name, encodings in rendition.variants.items():
-        formats = {}
-        for encoding in encodings:
-            key = f"{prefix}{name}.{encoding.ext}"
-            writes.append((key, encoding.data, encoding.mime, cache_control(public)))
-            formats[encoding.format] = {"key": key, "bytes": len(encoding.data)}
-        fallback = encodings[0]
-        variants[name] = {"width": fallback.width, "height": fallback.height, "format": fallback.format,
-                          "formats": formats}
-    return writes, variants
-
-
-def _write(services: Services, writes: list[Any]) -> None:
-    from imgdrop.lifecycle.processing import _write_all
-
-    _write_all(services, writes)
 
 
 def _drop_unnamed(services: Services, tenant: str, image_id: str, keys: list[str]) -> None:
