@@ -207,7 +207,13 @@ def _stamp(path: str) -> int:
 
 @lru_cache(maxsize=8)
 def _load_version(path: str, stamp: int) -> dict[str, Profile]:
-    return parse_profiles(json.loads(Path(path).read_text(encoding="utf-8")))
+    return parse_profiles(_document(path, stamp))
+
+
+@lru_cache(maxsize=8)
+def _document(path: str, stamp: int) -> dict[str, Any]:
+    """The file as read, once per version: the parsed profiles and the policy share it."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def _load(path: str) -> dict[str, Profile]:
@@ -236,11 +242,6 @@ def profiles_file() -> Path:
 def deployed_profiles() -> dict[str, Profile]:
     """The profiles this deployment renders with."""
     return load_profiles(profiles_file())
-
-
-@lru_cache(maxsize=4)
-def _document(path: str, stamp: int = 0) -> dict[str, Any]:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def profiles_document() -> dict[str, Any]:

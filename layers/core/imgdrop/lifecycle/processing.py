@@ -141,19 +141,8 @@ def _render_and_store(record: ImageRecord, run_id: str, services: Services) -> O
 def _render_file(
     record: ImageRecord, run_id: str, source: Path, sha256: str, services: Services
 ) -> Outcome:
-    from imgdrop.pipeline import render
-
-    settings = services.settings
     size = os.path.getsize(source)
-    rendition = render(
-        source,
-        record.profile,
-        max_pixels=settings.max_pixels,
-        max_frames=settings.max_frames,
-        max_animation_pixels=settings.max_animation_pixels,
-        profiles=deployed_profiles(),
-        sha256=sha256,
-    )
+    rendition = render_source(source, record.profile, services.settings, sha256=sha256)
     tenant, image_id = record.tenant, record.id
     uploader = uploader_of(record)
 
@@ -206,6 +195,21 @@ def _render_file(
     services.objects.delete([record.upload_key])
     services.index.add(tenant, image_id, rendition.phash)
     return Outcome("rendered", tenant, image_id, similar=similar, run_id=run_id)
+
+
+def render_source(source: Path, profile: str, settings: Any, sha256: str | None = None) -> Any:
+    """The pipeline on a source file, with this deployment's profiles and limits."""
+    from imgdrop.pipeline import render
+
+    return render(
+        source,
+        profile,
+        max_pixels=settings.max_pixels,
+        max_frames=settings.max_frames,
+        max_animation_pixels=settings.max_animation_pixels,
+        profiles=deployed_profiles(),
+        sha256=sha256,
+    )
 
 
 def cache_control(public: bool) -> str:

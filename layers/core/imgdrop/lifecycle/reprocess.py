@@ -38,9 +38,8 @@ from pynamodb.exceptions import PynamoDBException
 from imgdrop.errors import ImageRejected, NotFound, StorageError
 from imgdrop.ids import iso, new_id, now_iso, utc_now
 from imgdrop.lifecycle import placement, transitions
-from imgdrop.lifecycle.processing import variant_files, write_all
+from imgdrop.lifecycle.processing import render_source, variant_files, write_all
 from imgdrop.observability import logger, metrics
-from imgdrop.profiles import deployed_profiles
 from imgdrop.services import Services
 from imgdrop.store.db import ImageRecord, JobRecord, job_sk, tenant_pk
 from imgdrop.store.storage import run_prefix
@@ -220,7 +219,6 @@ def _settle(services: Services, tenant: str, job_id: str, image_id: str, owner: 
 def _rerender(
     services: Services, tenant: str, job_id: str, image_id: str, owner: str, written: list[str]
 ) -> str:
-    from imgdrop.pipeline import render
 
     settings = services.settings
     record = services.repo.get_image(tenant, image_id)
@@ -233,14 +231,7 @@ def _rerender(
         source = Path(work) / "source"
         with open(source, "wb") as file:
             services.objects.read(original["key"], max_bytes=size, into=file)
-        rendition = render(
-            source,
-            record.profile,
-            max_pixels=settings.max_pixels,
-            max_frames=settings.max_frames,
-            max_animation_pixels=settings.max_animation_pixels,
-            profiles=deployed_profiles(),
-        )
+        rendition = render_source(source, record.profile, settings)
     run = reprocess_run_id(job_id, image_id)
     for _ in range(SWAP_ATTEMPTS):
         public = placement.is_public(record)
