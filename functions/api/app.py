@@ -9,14 +9,14 @@ import json
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.shared.lazy_import import LazyLoader
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imgdrop.catalogue import albums, images, listing, presenting, tags
+from imgdrop.delivery.signing import SIGNING_MODULES
 from imgdrop.errors import ImgdropError, ValidationFailed
-from imgdrop.lifecycle import reprocess
 from imgdrop.models import (
     Album,
     AlbumCreate,
@@ -46,11 +46,24 @@ from imgdrop.models import (
     WebhookList,
 )
 from imgdrop.observability import logger, metrics, tracer
-from imgdrop.rest import build_resolver, current_principal, documented, error_response, json_response
+from imgdrop.rest import (
+    build_resolver,
+    current_principal,
+    docs_page,
+    documented,
+    error_response,
+    json_response,
+)
 from imgdrop.services import build_services
-from imgdrop.uploads import direct, multipart, presign
-from imgdrop.uploads.form import item_fields_for, parse_form
-from imgdrop.webhooks import registry as webhooks
+from imgdrop.snapshot import before_snapshot
+from imgdrop.uploads import multipart, presign
+
+# What few requests need is loaded by the first request that does (a cold start pays for the route
+# it serves): direct uploads and their multipart bodies, and the admin routes.
+direct = LazyLoader("imgdrop.uploads.direct", globals(), "imgdrop.uploads.direct")
+form = LazyLoader("imgdrop.uploads.form", globals(), "imgdrop.uploads.form")
+reprocess = LazyLoader("imgdrop.lifecycle.reprocess", globals(), "imgdrop.lifecycle.reprocess")
+webhooks = LazyLoader("imgdrop.webhooks.registry", globals(), "imgdrop.webhooks.registry")
 
 services = build_services()
 app = build_resolver()
@@ -58,10 +71,9 @@ app.configure_openapi(
     title="imgdrop",
     version="1.0.0",
     description="Serverless image uploads: presigned uploads, variants, metadata, dedupe.",
-    security_schemes={"bearer": HTTPBearer(bearerFormat="JWT")},
+    security_schemes={"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
     security=[{"bearer": []}],
 )
-app.enable_swagger(path="/v1/docs")
 
 # `POST /images` reads its body itself (JSON or multipart): the document shows both media types.
 IMAGE_UPLOAD_BODY = {
@@ -85,6 +97,11 @@ def health() -> Response[Any]:
 @app.get("/v1/openapi.json", include_in_schema=False)
 def openapi_document() -> Response[Any]:
     return json_response(json.loads(app.get_openapi_json_schema()))
+
+
+@app.get("/v1/docs", include_in_schema=False)
+def docs() -> Response[Any]:
+    return docs_page(app)
 
 
 @app.post("/v1/uploads", responses=documented({200: ("One outcome per item, in order.", UploadsAnswer)}, 400))
@@ -136,16 +153,17 @@ def create_images() -> Response[Any]:
     if len(raw) > services.settings.max_direct_upload_bytes * 4 // 3 + 4096:
         return error_response([ImgdropError("file_too_large", "Direct uploads are limited to 4 MB.", 413)])
     if content_type.lower().startswith("multipart/form-data"):
-        form = parse_form(content_type, raw)
-        if not form.files:
+        parsed = form.parse_form(content_type, raw)
+        if not parsed.files:
             raise ValidationFailed([ImgdropError("file_blank", "File is required.", 400, "/file")])
         files = [
             direct.DirectFile(
-                {"filename": part.filename, "content_type": part.content_type, **item_fields_for(form, part)},
+                {"filename": part.filename, "content_type": part.content_type,
+                 **form.item_fields_for(parsed, part)},
                 part.data,
                 f"/{part.name}",
             )
-            for part in form.files
+            for part in parsed.files
         ]
         created = direct.create_direct_uploads(principal, files, services)
         if any("id" in item for item in created):
@@ -297,6 +315,14 @@ def create_reprocess_job(body: Annotated[ReprocessRequest, Body()]) -> Response[
 @app.get("/v1/jobs/<job_id>", responses=documented({200: ("The job and its counts.", Job)}, 404))
 def get_job(job_id: str) -> Response[Any]:
     return json_response(reprocess.get_job(current_principal(app), job_id, services))
+
+
+# A SnapStart snapshot holds what the lazy loaders above defer, URL signing, and every route's
+# validation models (built by generating the document): no restored environment builds them.
+before_snapshot(
+    "imgdrop.uploads.direct", "imgdrop.uploads.form", "imgdrop.lifecycle.reprocess",
+    "imgdrop.webhooks.registry", "imgdrop.webhooks", *SIGNING_MODULES, warm=app.get_openapi_json_schema,
+)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

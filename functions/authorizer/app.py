@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.data_classes import event_source
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
     APIGatewayAuthorizerEventV2,
@@ -23,8 +22,13 @@ from imgdrop.auth import TokenVerifier, bearer_token
 from imgdrop.errors import ImgdropError
 from imgdrop.observability import logger
 from imgdrop.settings import get_settings
+from imgdrop.snapshot import before_snapshot
 
 verifier: TokenVerifier | None = None  # built on first use
+
+# The JWT library and the secrets reader are loaded on the first request, or into a SnapStart
+# snapshot; the secret itself is read on a request, never into a snapshot.
+before_snapshot("jwt", "aws_lambda_powertools.utilities.parameters")
 
 
 def _secret() -> str | None:
@@ -33,6 +37,8 @@ def _secret() -> str | None:
     if settings.jwt_secret:
         return settings.jwt_secret
     if settings.jwt_secret_arn:
+        from aws_lambda_powertools.utilities import parameters
+
         value = parameters.get_secret(settings.jwt_secret_arn, force_fetch=True)
         return value.decode() if isinstance(value, bytes) else str(value)
     return None

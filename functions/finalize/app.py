@@ -7,13 +7,19 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from imgdrop.delivery.signing import SIGNING_MODULES
 from imgdrop.lifecycle.finalize import EventPublisher, settle_failure, settle_outcome
 from imgdrop.lifecycle.processing import run_id_for
 from imgdrop.observability import logger, metrics, tracer
 from imgdrop.services import build_services
+from imgdrop.snapshot import before_snapshot
 
 services = build_services()
 events = EventPublisher(services.settings.event_bus_name)
+
+# Signing a private image's URLs loads cryptography on first use: into a SnapStart snapshot instead.
+# (The signing key is read on a request, never into a snapshot.)
+before_snapshot(*SIGNING_MODULES)
 
 
 @logger.inject_lambda_context

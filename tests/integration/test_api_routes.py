@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from lambdas import Functions, china_jpeg, image_files, upload
+from lambdas import Functions, china_jpeg, image_files, sample, upload
 
 
 @pytest.fixture
@@ -161,3 +161,25 @@ def test_finalize_emits_an_image_ready_event_with_the_image_object(functions, aw
         ("imgdrop", "Image Ready", image_id)
     ]
     assert received[0]["detail"]["status"] == "ready"
+
+
+def test_the_docs_page_is_swagger_ui_over_the_served_document(functions):
+    event = sample("api_health.json")
+    event["routeKey"] = event["requestContext"]["routeKey"] = "GET /v1/docs"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/v1/docs"
+    page = functions.invoke("ApiFunction", event)
+    _, document = functions.api("GET", "/v1/openapi.json", "/v1/openapi.json")
+
+    assert page["statusCode"] == 200
+    assert page["headers"]["Content-Type"] == "text/html"
+    html = page["body"]
+    assert "SwaggerUIBundle" in html and "<script src=" not in html  # inlined, nothing fetched
+    scripts = html.split("<script>")[1:]
+    spec_script = next(script for script in scripts if "openapi" in script and "/v1/uploads" in script)
+    for path in document["paths"]:
+        assert json.dumps(path) in spec_script
+    # the page points Swagger UI's URL bar at ?format=json: the same document
+    event["queryStringParameters"] = {"format": "json"}
+    event["rawQueryString"] = "format=json"
+    as_json = functions.invoke("ApiFunction", event)
+    assert as_json["statusCode"] == 200 and json.loads(as_json["body"])["paths"] == document["paths"]

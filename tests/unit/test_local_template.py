@@ -35,7 +35,8 @@ def test_process_retries_twice_then_both_destinations_are_finalize(stack):
     assert config.maximum_retry_attempts == 2
     assert config.on_success.type == config.on_failure.type == "Lambda"
     assert config.on_success.target == config.on_failure.target == "FinalizeFunction"
-    assert config.on_failure.arn == f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:FinalizeFunction"
+    # the alias: the published version SnapStart restores, not $LATEST
+    assert config.on_failure.arn == f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:FinalizeFunction:live"
 
 
 def test_finalize_failures_go_to_the_failed_events_queue(stack):
@@ -132,7 +133,7 @@ def test_intrinsics(tmp_path):
 def test_short_tags_load_as_intrinsics():
     raw = load_yaml()
     arn = raw["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"]["TokenAuthorizer"]["FunctionArn"]
-    assert arn == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+    assert arn == {"Ref": "AuthorizerFunction.Alias"}
 
 
 def test_two_functions_disagreeing_on_a_variable_fail_loudly(tmp_path):
@@ -223,7 +224,7 @@ def test_destinations_add_the_permission_to_deliver_as_sam_does(stack):
     names = {p.name for p in stack.role_policies("ProcessFunction")}
     assert {"ProcessFunctionEventInvokeConfigOnSuccessLambdaPolicy",
             "ProcessFunctionEventInvokeConfigOnFailureLambdaPolicy"} <= names
-    finalize = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:FinalizeFunction"
+    finalize = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:FinalizeFunction:live"
     queue = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:imgdrop-dev-failed-events"
     by_name = {p.name: p for p in stack.role_policies("ProcessFunction")}
     assert by_name["ProcessFunctionEventInvokeConfigOnFailureLambdaPolicy"].statements == [
@@ -340,3 +341,60 @@ def test_a_queue_source_polls_like_lambda_and_leaves_failures_for_a_retry(stack)
     assert sqs_record(messages[0], "arn")["receiptHandle"] == "r1"
     assert batch_item_failures({"batchItemFailures": [{"itemIdentifier": "nope"}]}, ["m1"]) == ["m1"]
     assert batch_item_failures(None, ["m1"]) == []
+
+
+# ---------------------------------------------------------------- SnapStart
+
+
+SNAPSTART = {"ApiFunction", "AuthorizerFunction", "FinalizeFunction"}
+
+
+def test_snapstart_is_on_where_it_applies_and_every_caller_reaches_the_published_alias(stack):
+    resources = load_yaml()["Resources"]
+    on = {name for name, res in resources.items() if res["Type"] == "AWS::Serverless::Function"
+          and (res["Properties"].get("SnapStart") or {}).get("ApplyOn") == "PublishedVersions"}
+    assert on == SNAPSTART
+    for name in on:
+        assert resources[name]["Properties"]["AutoPublishAlias"] == "live"
+    # process and reprocess need 4 GB of /tmp for 2 GiB sources: SnapStart allows 512 MB at most
+    for name in ("ProcessFunction", "ReprocessFunction"):
+        assert resources[name]["Properties"]["EphemeralStorage"]["Size"] > 512
+    # an invocation of $LATEST never restores a snapshot: the authorizer and the destinations name the alias
+    assert load_yaml()["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"]["TokenAuthorizer"][
+        "FunctionArn"] == {"Ref": "AuthorizerFunction.Alias"}
+    config = stack.function("ProcessFunction").invoke_config
+    assert config.on_success.arn.endswith(":function:FinalizeFunction:live")
+    assert allows(stack, "ProcessFunction", "lambda:InvokeFunction", config.on_success.arn)
+
+
+@pytest.mark.parametrize(("extra", "refusal"), [
+    ("EphemeralStorage: {Size: 1024}", "ephemeral storage over 512 MB"),
+    ("ProvisionedConcurrencyConfig: {ProvisionedConcurrentExecutions: 1}", "provisioned concurrency"),
+    ("FileSystemConfigs: [{Arn: arn:aws:elasticfilesystem:x, LocalMountPath: /mnt/x}]", "EFS"),
+])
+def test_the_local_stack_refuses_what_lambda_refuses_of_snapstart(tmp_path, extra, refusal):
+    template = tmp_path / "template.yaml"
+    template.write_text(textwrap.dedent(f"""
+        Resources:
+          A:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: a/
+              Handler: app.h
+              AutoPublishAlias: live
+              SnapStart: {{ApplyOn: PublishedVersions}}
+              {extra}
+        """))
+    with pytest.raises(ValueError, match=refusal):
+        load(template)
+
+
+def test_snapstart_without_a_published_alias_is_refused(tmp_path):
+    template = tmp_path / "template.yaml"
+    template.write_text(textwrap.dedent("""
+        Resources:
+          A: {Type: AWS::Serverless::Function, Properties: {CodeUri: a/, Handler: app.h,
+              SnapStart: {ApplyOn: PublishedVersions}}}
+        """))
+    with pytest.raises(ValueError, match="AutoPublishAlias"):
+        load(template)

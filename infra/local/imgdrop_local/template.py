@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -291,6 +292,8 @@ class Resolver:
             return _PSEUDO[name]
         if name in self.parameters:
             return self.parameters[name]
+        if name.endswith(".Alias") and name.removesuffix(".Alias") in self.resources:
+            return self.alias_arn(name.removesuffix(".Alias"))
         if name not in self.resources:
             raise KeyError(f"!Ref {name}: no such parameter or resource")
         if name in self._physical:
@@ -312,6 +315,9 @@ class Resolver:
             value = self.resolve(props.get("Name", name))
         elif kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
             value = self.resolve(props.get("FunctionName", name))
+        elif kind == "AWS::Lambda::Alias":  # SAM's transform makes one of AutoPublishAlias
+            function_name, alias = self.resolve(props["FunctionName"]), self.resolve(props["Name"])
+            value = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name}:{alias}"
         elif kind == "AWS::SNS::Topic":
             value = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{name}"
         elif kind == "AWS::CloudFront::PublicKey":
@@ -326,6 +332,14 @@ class Resolver:
     def ref_value(self, name: str) -> Any:
         """What `!Ref name` (or `${name}` in a !Sub) answers; the physical id by default."""
         return self.ref(name)
+
+    def alias_arn(self, function: str) -> str:
+        """What SAM's `!Ref Function.Alias` answers: the ARN of its AutoPublishAlias. Locally there
+        are no versions: the alias invokes the function's one copy (README, "What differs locally")."""
+        alias = (self.resources[function].get("Properties") or {}).get("AutoPublishAlias")
+        if not alias:
+            raise KeyError(f"!Ref {function}.Alias: {function} has no AutoPublishAlias")
+        return f"{self.get_att(function, 'Arn')}:{self.resolve(alias)}"
 
     def get_att(self, name: str, attr: str) -> Any:
         res = self.resources[name]
@@ -453,7 +467,7 @@ def _logical_id(expr: Any) -> str | None:
         att = expr["Fn::GetAtt"]
         return str(att[0] if isinstance(att, list) else str(att).split(".", 1)[0])
     ref = expr.get("Ref")
-    return str(ref) if ref is not None else None
+    return str(ref).removesuffix(".Alias") if ref is not None else None
 
 
 def _env_value(value: Any) -> str:
@@ -480,6 +494,27 @@ def _destination(resolver: Resolver, spec: dict[str, Any] | None) -> Destination
     if target is None:
         target = arn.rsplit(":", 1)[-1]
     return Destination(type=kind, target=target, arn=arn)
+
+
+def _refuse_what_snapstart_refuses(logical_id: str, props: dict[str, Any],
+                                   prop: Callable[[str, Any], Any]) -> None:
+    """Lambda refuses to publish a SnapStart version of a function with more than 512 MB of
+    ephemeral storage, EFS or provisioned concurrency: the local stack refuses them alike. And as
+    SnapStart applies only to published versions (SAM publishes one for an AutoPublishAlias),
+    asking for it without an alias would do nothing: reported as the mistake it is."""
+    if (prop("SnapStart", {}) or {}).get("ApplyOn") != "PublishedVersions":
+        return
+    storage = int((prop("EphemeralStorage", {}) or {}).get("Size", 512))
+    if storage > 512:
+        raise ValueError(f"{logical_id}: SnapStart does not support ephemeral storage over 512 MB "
+                         f"({storage} MB)")
+    if prop("FileSystemConfigs", None):
+        raise ValueError(f"{logical_id}: SnapStart does not support Amazon EFS")
+    if prop("ProvisionedConcurrencyConfig", None):
+        raise ValueError(f"{logical_id}: SnapStart and provisioned concurrency exclude each other")
+    if not props.get("AutoPublishAlias"):
+        raise ValueError(f"{logical_id}: SnapStart applies to published versions: "
+                         "give it an AutoPublishAlias")
 
 
 def _kind_from_arn(arn: str) -> str:
@@ -540,6 +575,7 @@ def load(path: Path | str | None = None, parameters: dict[str, Any] | None = Non
         def prop(name: str, default: Any, props: dict[str, Any] = props) -> Any:
             return resolver.resolve(props.get(name, globals_fn.get(name, default)))
 
+        _refuse_what_snapstart_refuses(logical_id, props, prop)
         env = dict(global_env)
         env.update(resolver.resolve((props.get("Environment") or {}).get("Variables") or {}))
         eic = props.get("EventInvokeConfig") or {}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from imgdrop import webhooks
+from aws_lambda_powertools.shared.lazy_import import LazyLoader
+
 from imgdrop.auth import Principal
 from imgdrop.catalogue.presenting import present_image
 from imgdrop.catalogue.tags import resolve_labels
@@ -26,6 +27,9 @@ from imgdrop.validation import (
     ItemSpec,
     validate_item,
 )
+
+# Only a delete notifies webhooks: the API's cold start need not load their delivery code.
+webhooks = LazyLoader("imgdrop.webhooks", globals(), "imgdrop.webhooks")
 
 # --------------------------------------------------------------------------- reading
 

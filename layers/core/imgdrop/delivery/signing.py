@@ -20,6 +20,15 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+# What the first signature loads; a SnapStart function loads them into its snapshot instead.
+SIGNING_MODULES = (
+    "botocore.signers",
+    "cryptography.hazmat.primitives.hashes",
+    "cryptography.hazmat.primitives.serialization",
+    "cryptography.hazmat.primitives.asymmetric.padding",
+    "cryptography.hazmat.primitives.asymmetric.rsa",
+)
+
 SIGNATURE_PARAMS = ("Expires", "Signature", "Key-Pair-Id")
 
 # Why a URL is refused (verify_signed_url); None means it is valid.
