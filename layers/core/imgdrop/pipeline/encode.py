@@ -200,3 +200,85 @@ def gif_bytes(img: Any) -> bytes:
         write(*pending)
     out.write(b";")
     return out.getvalue()
+
+
+def _netscape_loop(loop: int, pages: int) -> bytes:
+    """The NETSCAPE2.0 block for libvips' ``loop`` (plays, 0 forever; NETSCAPE2.0 counts
+    repeats; one play: no block)."""
+    if loop == 1 or pages < 2:
+        return b""
+    repeats = 0 if loop <= 0 else min(loop - 1, 65535)
+    return b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + repeats.to_bytes(2, "little") + b"\x00"
+
+
+def gif_copy(data: Any, width: int, height: int, pages: int, loop: int) -> bytes | None:
+    """A GIF source's own frames, unchanged, for a variant of the source's size: its logical
+    screen, global and local colour tables, graphic controls (delays, disposal, transparency)
+    and LZW data copied block by block, every other extension (comments, XMP, ICC, plain
+    text, application blocks) dropped and the loop written from libvips' ``loop``.
+
+    Re-encoding a frame that needs no resize costs a quantisation and an LZW pass (~80% of an
+    animated GIF's render when its variants are the source's size) and loses colours: the
+    copy is lossless. ``None`` when the file is anything but plain: a canvas other than
+    ``width`` x ``height``, a frame outside the canvas, a frame count other than ``pages``,
+    an unknown or short block (the caller then encodes the decoded frames).
+    """
+    n = len(data)
+    if n < 13 or bytes(data[:6]) not in (b"GIF87a", b"GIF89a"):
+        return None
+    if int.from_bytes(data[6:8], "little") != width or int.from_bytes(data[8:10], "little") != height:
+        return None
+    flags = data[10]
+    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    if pos > n:
+        return None
+    out = [b"GIF89a", bytes(data[6:12]), b"\x00", bytes(data[13:pos]), _netscape_loop(loop, pages)]
+    images = 0
+    control = b""  # the graphic control extension of the next image
+
+    def blocks(at: int) -> int:  # the end of a run of sub-blocks (past its terminator), or -1
+        while at < n:
+            size = data[at]
+            at += 1 + size
+            if size == 0:
+                return at if at <= n else -1
+        return -1
+
+    while pos < n:
+        kind = data[pos]
+        if kind == 0x3B:  # trailer
+            break
+        if kind == 0x21:  # extension
+            if pos + 2 > n:
+                return None
+            label = data[pos + 1]
+            end = blocks(pos + 2)
+            if end < 0:
+                return None
+            if label == 0xF9:  # graphic control: 4 bytes of flags, delay and transparent index
+                if end - pos != 8 or data[pos + 2] != 4:
+                    return None
+                control = bytes(data[pos:end])
+            pos = end
+            continue
+        if kind != 0x2C or pos + 11 > n:  # anything but an image: not plain
+            return None
+        left, top, w, h = (int.from_bytes(data[pos + i : pos + i + 2], "little") for i in (1, 3, 5, 7))
+        if w < 1 or h < 1 or left + w > width or top + h > height:
+            return None
+        local = data[pos + 9]
+        start = pos
+        pos += 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0)
+        if pos >= n or not 2 <= data[pos] <= 8:  # the LZW minimum code size
+            return None
+        end = blocks(pos + 1)
+        if end < 0:
+            return None
+        out += [control, bytes(data[start:end])]
+        control = b""
+        images += 1
+        pos = end
+    if images != pages:
+        return None
+    out.append(b";")
+    return b"".join(out)
