@@ -127,6 +127,7 @@ def record(timed: int) -> dict[str, Any]:
     """Distinct 12 MP photos through the stack: one cold upload, ``timed`` warm ones timed with
     the recorder off (its probes would slow the calls), then one recorded for the counts."""
     import imgdrop.pipeline
+    from imgdrop.store.db import image_pk, image_sk
 
     sources = [("china", False), ("flower", False), ("china", True), ("flower", True)]
     photos = [awsrun.photo_12mp(name, mirror=mirror) for name, mirror in sources]
@@ -164,7 +165,7 @@ def record(timed: int) -> dict[str, Any]:
                 item = run.setup(
                     run.aws.dynamodb.get_item,
                     TableName=run.aws.table_name,
-                    Key={"pk": {"S": "T#acme"}, "sk": {"S": f"IMG#{image_id}"}},
+                    Key={"pk": {"S": image_pk("acme", image_id)}, "sk": {"S": image_sk(image_id)}},
                 )["Item"]
                 variants.append(json.loads(item["variants"]["S"]))
             authorizer = time_authorizer(run)

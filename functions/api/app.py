@@ -297,9 +297,11 @@ def delete_webhook(webhook_id: str) -> Response[Any]:
 )
 def list_webhook_deliveries(
     webhook_id: str,
+    cursor: Annotated[str | None, Query(description="A page's next_cursor.")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response[Any]:
-    return json_response(webhooks.list_deliveries(current_principal(app), webhook_id, services, limit))
+    principal = current_principal(app)
+    return json_response(webhooks.list_deliveries(principal, webhook_id, services, limit, cursor))
 
 
 @app.post(

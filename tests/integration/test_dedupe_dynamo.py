@@ -21,6 +21,7 @@ from imgdrop.dedupe import (
 )
 from imgdrop.dedupe.migrate import run as migrate
 from imgdrop.errors import StorageError
+from imgdrop.store.db import image_pk, image_sk
 
 REGION = "us-east-1"
 
@@ -187,8 +188,8 @@ def test_migration_backfills_ready_images_and_purges_the_old_layout(client, tabl
         client.put_item(
             TableName=table_name,
             Item={
-                "pk": {"S": "T#acme"},
-                "sk": {"S": f"IMG#{image_id}"},
+                "pk": {"S": image_pk("acme", image_id)},
+                "sk": {"S": image_sk(image_id)},
                 "tenant": {"S": "acme"},
                 "id": {"S": image_id},
                 "status": {"S": status},
@@ -214,6 +215,5 @@ def test_migration_backfills_ready_images_and_purges_the_old_layout(client, tabl
     assert migrate("purge", table_name, client, segments=2).deleted == 1
     assert "Item" not in client.get_item(TableName=table_name, Key=legacy)
     assert index.find("acme", "c3a5f00f12345678", 12) == [("img-ready", 0)]
-    assert client.get_item(TableName=table_name, Key={"pk": {"S": "T#acme"}, "sk": {"S": "IMG#img-ready"}})[
-        "Item"
-    ]
+    ready_key = {"pk": {"S": image_pk("acme", "img-ready")}, "sk": {"S": image_sk("img-ready")}}
+    assert client.get_item(TableName=table_name, Key=ready_key)["Item"]

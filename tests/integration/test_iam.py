@@ -112,7 +112,7 @@ def test_pynamodb_pool_tasks_and_threads_act_as_the_function(aws):
     bind(aws.table_name)
     with aws.acting_as("AuthorizerFunction"):  # no DynamoDB rights at all
         with pytest.raises(Exception) as raised:
-            ImageRecord.get("T#acme", "IMG#nope")
+            ImageRecord.get("T#acme#IMG#nope", "IMG#nope")
         with ThreadPoolExecutor(2) as pool:
             pooled = pool.submit(boto3.client("sts").get_caller_identity).result()
         seen: list[dict[str, Any]] = []

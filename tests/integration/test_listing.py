@@ -1,4 +1,5 @@
-"""Listing: full pages whatever the filters, cursors only as issued; direct multipart batch caps."""
+"""Listing: full pages whatever the filters, across the listing's shards without gaps or repeats,
+cursors only as issued; direct multipart batch caps."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import base64
 import json
 
 import pytest
+
+from imgdrop.store.db import ALBUM_SHARDS, LISTING_SHARDS
+from imgdrop.store.shards import shard_of
 
 from lambdas import Functions
 
@@ -24,6 +28,19 @@ def direct(functions: Functions, n: int, **fields) -> str:
     status, image = functions.api("POST", "/v1/images", "/v1/images", {"file": uri, **fields})
     assert status == 201, image
     return image["id"]
+
+
+def presigned(functions: Functions, n: int, tenant: str = "acme", **fields) -> list[str]:
+    """`n` pending images in one POST /uploads (no bytes needed: a pending image is listed)."""
+    items = [{"filename": f"p{i}.png", "content_type": "image/png", "size": 100, **fields} for i in range(n)]
+    status, body = functions.api("POST", "/v1/uploads", "/v1/uploads", {"items": items}, tenant=tenant)
+    assert status == 200, body
+    return [item["id"] for item in body["items"]]
+
+
+def list_page(functions: Functions, tenant: str = "acme", **query) -> tuple[int, dict]:
+    return functions.api("GET", "/v1/images", "/v1/images", query={k: str(v) for k, v in query.items()},
+                         tenant=tenant)
 
 
 def list_all(functions: Functions, **query) -> list[list[str]]:
@@ -59,6 +76,92 @@ def test_album_filtered_pages_under_an_albums_claim_are_full(functions):
     status, page = functions.api("GET", "/v1/images", "/v1/images", query={"limit": "2"}, albums=rights)
     assert status == 200
     assert sorted(i["id"] for i in page["items"]) == sorted(mine)
+
+
+def test_pages_across_the_shards_are_newest_first_without_gaps_or_repeats(functions):
+    ids = presigned(functions, 40)
+    assert len({shard_of(i, LISTING_SHARDS) for i in ids}) >= 10  # the listing spans many shards
+    pages = list_all(functions, limit=7)
+    assert [len(p) for p in pages] == [7, 7, 7, 7, 7, 5]
+    assert sum(pages, []) == sorted(ids, reverse=True)  # ids sort by time: newest first
+
+
+def test_filtered_pages_across_the_shards_are_full_and_complete(functions):
+    ids = presigned(functions, 40)
+    tagged = presigned(functions, 13, tags=["sunset"])
+    pages = list_all(functions, tag="sunset", limit=4)
+    assert [len(p) for p in pages] == [4, 4, 4, 1]
+    assert sum(pages, []) == sorted(tagged, reverse=True)
+    assert sum(list_all(functions, status="pending", limit=9), []) == sorted(ids + tagged, reverse=True)
+
+
+def test_album_pages_across_the_shards_are_newest_first_without_gaps_or_repeats(functions):
+    status, album = functions.api("POST", "/v1/albums", "/v1/albums", {"name": "Big"})
+    inside = presigned(functions, 30, album_id=album["id"])
+    presigned(functions, 10)
+    assert len({shard_of(i, ALBUM_SHARDS) for i in inside}) >= 10
+    pages = list_all(functions, album_id=album["id"], limit=7)
+    assert [len(p) for p in pages] == [7, 7, 7, 7, 2]
+    assert sum(pages, []) == sorted(inside, reverse=True)
+
+
+def test_a_moved_image_is_listed_in_its_new_album_only(functions):
+    status, first = functions.api("POST", "/v1/albums", "/v1/albums", {"name": "First"})
+    status, second = functions.api("POST", "/v1/albums", "/v1/albums", {"name": "Second"})
+    image_id, *others = presigned(functions, 5, album_id=first["id"])
+    status, body = functions.api("PATCH", f"/v1/images/{image_id}", "/v1/images/{id}",
+                                 {"album_id": second["id"]}, path_params={"id": image_id})
+    assert status == 200, body
+    assert sum(list_all(functions, album_id=second["id"], limit=2), []) == [image_id]
+    assert sum(list_all(functions, album_id=first["id"], limit=2), []) == sorted(others, reverse=True)
+
+
+def test_a_cursor_of_another_tenant_or_listing_is_400_cursor_invalid(functions):
+    presigned(functions, 10, tenant="rival")
+    status, page = list_page(functions, tenant="rival", limit=3)
+    rival_cursor = page["next_cursor"]
+    assert status == 200 and rival_cursor
+    status, album = functions.api("POST", "/v1/albums", "/v1/albums", {"name": "A"})
+    status, other = functions.api("POST", "/v1/albums", "/v1/albums", {"name": "B"})
+    presigned(functions, 10, album_id=album["id"])
+    status, page = list_page(functions, album_id=album["id"], limit=3)
+    album_cursor = page["next_cursor"]
+    assert status == 200 and album_cursor
+    status, page = list_page(functions, limit=3)
+    tenant_cursor = page["next_cursor"]
+    for query in (
+        {"cursor": rival_cursor},  # another tenant's listing
+        {"cursor": album_cursor},  # an album's cursor on the tenant's listing
+        {"cursor": album_cursor, "album_id": other["id"]},  # on another album
+        {"cursor": tenant_cursor, "album_id": album["id"]},  # the tenant's on an album
+    ):
+        status, body = list_page(functions, **query)
+        assert status == 400, (query, body)
+        assert body["errors"][0]["code"] == "cursor_invalid"
+    status, body = list_page(functions, cursor=album_cursor, album_id=album["id"])
+    assert status == 200 and len(body["items"]) == 7  # as issued: taken
+
+
+def tampered(cursor: str, **changes) -> str:
+    body = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    body.update(changes)
+    return base64.urlsafe_b64encode(json.dumps(body).encode()).decode()
+
+
+def test_a_tampered_cursor_is_400_cursor_invalid(functions):
+    presigned(functions, 10)
+    status, page = list_page(functions, limit=3)
+    cursor = page["next_cursor"]
+    positions = json.loads(base64.urlsafe_b64decode(cursor.encode()))["at"]
+    for forged in (
+        tampered(cursor, **{"in": "T#rival#L"}),
+        tampered(cursor, at={"99": next(iter(positions.values()))}),
+        tampered(cursor, at={shard: "SHA#" + key.removeprefix("IMG#") for shard, key in positions.items()}),
+        cursor[:-4],
+    ):
+        status, body = list_page(functions, cursor=forged)
+        assert status == 400, body
+        assert body["errors"][0]["code"] == "cursor_invalid"
 
 
 @pytest.mark.parametrize("cursor", [

@@ -14,7 +14,7 @@ import pytest
 from trust_helpers import Gate, Run, image_path, s3_event
 
 from imgdrop.lifecycle.placement import variant_keys
-from imgdrop.store.db import ClaimRecord, ImageRecord, Repository, tenant_pk
+from imgdrop.store.db import ClaimRecord, ImageRecord, Repository
 from imgdrop.store.storage import ObjectStore
 
 from lambdas import Functions, china_jpeg, sample, sample_photo, upload
@@ -52,8 +52,9 @@ def assert_files_of_record_exist(aws, image_id: str) -> ImageRecord:
 
 
 def sha_claims_of(image_id: str) -> list[str]:
-    return [c.sk for c in ClaimRecord.query(tenant_pk("acme"), ClaimRecord.sk.startswith("SHA#"))
-            if c.image_id == image_id]
+    """Every content claim of the tenant naming the image (each claim is a partition of its own)."""
+    claims = ClaimRecord.scan(ClaimRecord.pk.startswith("T#acme#SHA#") & (ClaimRecord.image_id == image_id))
+    return [c.sk for c in claims]
 
 
 def finalize_failure_of(functions: Functions, event: dict) -> dict:

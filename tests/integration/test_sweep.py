@@ -13,6 +13,7 @@ import pytest
 import imgdrop.lifecycle.sweep
 from imgdrop.ids import new_id, utc_now
 from imgdrop.settings import get_settings
+from imgdrop.store.db import image_pk, image_sk
 
 from lambdas import Functions, china_jpeg, sample, upload
 
@@ -58,7 +59,7 @@ def presign(functions) -> str:
 
 def raw_item(aws, image_id: str) -> dict:
     return aws.dynamodb.get_item(TableName=aws.table_name,
-                                 Key={"pk": {"S": "T#acme"}, "sk": {"S": f"IMG#{image_id}"}})["Item"]
+                                 Key={"pk": {"S": image_pk("acme", image_id)}, "sk": {"S": image_sk(image_id)}})["Item"]
 
 
 def keys(aws, prefix: str) -> set[str]:

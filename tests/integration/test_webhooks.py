@@ -17,7 +17,9 @@ from standardwebhooks import Webhook
 from webhook_receiver import Receiver
 
 from imgdrop.settings import Settings, get_settings
-from imgdrop.webhooks import delivery, urls
+from imgdrop.store.db import DELIVERY_SHARDS, WebhookStore, bind
+from imgdrop.store.shards import shard_of
+from imgdrop.webhooks import delivery, events, urls
 from imgdrop.webhooks.signing import signed_headers
 from imgdrop_local.dispatcher import sqs_record
 
@@ -328,6 +330,44 @@ def test_no_answer_within_the_timeout_is_a_failed_attempt():
         result = delivery.attempt(slow.url, SECRET, "msg_x", "{}", settings)
     assert result.status_code is None and result.error.startswith("timeout"), result
     assert result.duration_ms < 2500
+
+
+# --------------------------------------------------------------------------- listing the deliveries
+
+
+def deliveries_page(functions: Functions, webhook_id: str, **query) -> tuple[int, dict]:
+    return functions.api("GET", f"/v1/webhooks/{webhook_id}/deliveries", "/v1/webhooks/{id}/deliveries",
+                         path_params={"id": webhook_id}, scope=ADMIN, query={k: str(v) for k, v in query.items()})
+
+
+def test_deliveries_page_across_their_shards_newest_first_without_gaps_or_repeats(functions, aws, receiver):
+    _, created = register(functions, receiver.url, ["image.ready"])
+    _, other = register(functions, receiver.url, ["image.ready"])
+    bind(aws.table_name)
+    store, ids = WebhookStore(), []
+    for n in range(40):
+        record = events._delivery("acme", created["id"], "image.ready", f"img{n}", "{}")
+        store.put_delivery(record)
+        ids.append(record.id)
+    assert len({shard_of(i, DELIVERY_SHARDS) for i in ids}) >= 10
+    pages, cursor = [], None
+    while True:
+        status, page = deliveries_page(functions, created["id"], limit=7, **({"cursor": cursor} if cursor else {}))
+        assert status == 200, page
+        pages.append([d["id"] for d in page["items"]])
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+        assert len(pages) < 20
+    assert [len(p) for p in pages] == [7, 7, 7, 7, 7, 5]
+    assert sum(pages, []) == sorted(ids, reverse=True)  # ids sort by time: newest first
+    _, first = deliveries_page(functions, created["id"], limit=7)
+    assert [d["id"] for d in first["items"]] == pages[0]  # the default: the latest, no cursor needed
+    # Another endpoint's cursor is refused, as a cursor imgdrop did not issue.
+    status, body = deliveries_page(functions, other["id"], cursor=first["next_cursor"])
+    assert (status, body["errors"][0]["code"]) == (400, "cursor_invalid"), body
+    status, body = deliveries_page(functions, created["id"], cursor="garbage!")
+    assert (status, body["errors"][0]["code"]) == (400, "cursor_invalid"), body
 
 
 # --------------------------------------------------------------------------- tenants, deletion, events

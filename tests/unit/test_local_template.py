@@ -79,7 +79,7 @@ def test_sweep_runs_on_its_rate(stack):
 def test_cors_and_table_come_from_the_template(stack):
     assert stack.cors.allow_origins == ["*"]
     assert "authorization" in stack.cors.allow_headers
-    assert stack.table_properties["GlobalSecondaryIndexes"][0]["IndexName"] == "gsi1"
+    assert [gsi["IndexName"] for gsi in stack.table_properties["GlobalSecondaryIndexes"]] == ["gsi1", "gsi2", "gsi3"]
     assert stack.table_properties["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
     rule = stack.bucket_properties["CorsConfiguration"]["CorsRules"][0]
     assert "ETag" in rule["ExposedHeaders"] and "POST" in rule["AllowedMethods"]

@@ -22,7 +22,7 @@ from imgdrop.models import (
     WebhookEvent,
     component_schemas,
 )
-from imgdrop.store.db import ImageRecord, image_sk, tenant_pk
+from imgdrop.store.db import ImageRecord, image_pk, image_sk
 from imgdrop.validation import field_errors
 
 
@@ -50,7 +50,7 @@ def services() -> SimpleNamespace:
 
 def record(status: str, **attributes) -> ImageRecord:
     return ImageRecord(
-        tenant_pk("acme"), image_sk("01IMG"), tenant="acme", id="01IMG", status=status, content_type="image/jpeg",
+        image_pk("acme", "01IMG"), image_sk("01IMG"), tenant="acme", id="01IMG", status=status, content_type="image/jpeg",
         declared_bytes=1234, profile="default", tag_ids=["t1", "t2"], upload_key="uploads/acme/01IMG",
         upload_expires_at="2026-01-01T00:15:00.000Z", created_at="2026-01-01T00:00:00.000Z",
         updated_at="2026-01-01T00:00:00.000Z", **attributes,

@@ -717,6 +717,7 @@ class WebhookDelivery(Model):
 
 class WebhookDeliveryList(Model):
     items: list[WebhookDelivery] = Field(description="The latest deliveries, newest first.")
+    next_cursor: str | None = Field(default=None, description="Absent (null) on the last page.")
 
 
 class JobStarted(Model):

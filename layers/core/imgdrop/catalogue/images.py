@@ -115,7 +115,7 @@ def _patch_actions(
         if spec.album_id:
             actions += [
                 ImageRecord.album_id.set(spec.album_id),
-                ImageRecord.gsi1pk.set(album_gsi_pk(principal.tenant, spec.album_id)),
+                ImageRecord.gsi1pk.set(album_gsi_pk(principal.tenant, spec.album_id, record.id)),
                 ImageRecord.gsi1sk.set(image_sk(record.id)),
             ]
         else:

@@ -159,7 +159,7 @@ def _list_ready(
         for record in result:
             ids.append(record.id)
             if len(ids) >= limit or time.monotonic() >= deadline:
-                return ids, result.last_evaluated_key
+                return ids, result.position
     except PynamoDBException as exc:  # raised while paging
         raise StorageError("The images could not be listed.") from exc
     return ids, None

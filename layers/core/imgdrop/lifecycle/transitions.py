@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from imgdrop.ids import iso, now_iso
-from imgdrop.store.db import IN_FLIGHT, ClaimRecord, ImageRecord, Repository, tenant_pk
+from imgdrop.store.db import IN_FLIGHT, ClaimRecord, ImageRecord, Repository, claim_key
 
 SHA_CLAIM = "SHA"
 
@@ -175,9 +175,8 @@ def settle_ready_claiming(
     ever names an image that became ready. `previous_owner` is a stale claim's image (deleted
     or never ready) to take the claim from. Answers None on success, else "image" (this run no
     longer holds the image) or "claim" (another image claimed the bytes first)."""
-    claim = ClaimRecord(
-        tenant_pk(record.tenant), f"{SHA_CLAIM}#{sha256}", image_id=record.id, created_at=now_iso()
-    )
+    pk, sk = claim_key(record.tenant, SHA_CLAIM, sha256)
+    claim = ClaimRecord(pk, sk, image_id=record.id, created_at=now_iso())
     claim_condition = (
         ClaimRecord.pk.does_not_exist() | (ClaimRecord.image_id == record.id)
         if previous_owner is None

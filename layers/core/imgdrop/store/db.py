@@ -1,14 +1,22 @@
 """PynamoDB models of the single imgdrop table and the data-access class over them.
 
-Key layout (pk / sk):
-  T#{tenant}            IMG#{id}        an image
-  T#{tenant}            TAG#{id}        a tag
-  T#{tenant}            ALB#{id}        an album
-  T#{tenant}            SHA#{sha256}    claim: the canonical image of these exact bytes
-  T#{tenant}            SLUG#{slug}     claim: the image that owns this slug
-gsi1 (gsi1pk / gsi1sk): T#{tenant}#ALB#{album} / IMG#{id}   images of an album (sparse)
+Key layout (pk / sk). Whatever every upload of a tenant writes has a partition of its own or is
+spread over 16 shards (imgdrop.store.shards): one partition takes about 1,000 write units a
+second, and bench/partitions.py measures each key at 1,000 uploads a second into one tenant.
+  T#{tenant}#IMG#{id}        IMG#{id}        an image
+  T#{tenant}#SHA#{sha256}    SHA#{sha256}    claim: the canonical image of these exact bytes
+  T#{tenant}#SLUG#{slug}     SLUG#{slug}     claim: the image that owns this slug
+  T#{tenant}                 TAG#{id}        a tag (few writes: they stay on the tenant's key)
+  T#{tenant}                 ALB#{id}        an album
+gsi3 (gsi3pk / gsi3sk): T#{tenant}#L#S{shard} / IMG#{id}
+                        the tenant's images (every image; shard from the image id)
+gsi1 (gsi1pk / gsi1sk): T#{tenant}#ALB#{album}#S{shard} / IMG#{id}
+                        images of an album (sparse; shard from the image id)
 gsi2 (gsi2pk / gsi2sk): PENDING#{shard} / {upload_expires_at}#{tenant}#{id}
                         unsettled uploads (sparse: removed once an image settles)
+A listing of a sharded key is one query per shard, merged newest first (shards.merged_page).
+Items written under the keys before (the tenant's key, unsharded indexes) are moved by
+``python -m imgdrop.store.migrate backfill`` (imgdrop.store.migrate).
 
 Every write to an image is conditional on the item existing, so no late writer (a PATCH, a
 processing run) can ever recreate a deleted image. Status changes live in imgdrop.lifecycle.transitions.
@@ -17,9 +25,8 @@ processing run) can ever recreate a deleted image. Status changes live in imgdro
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypedDict
 
 from pynamodb.attributes import (
     Attribute,
@@ -44,9 +51,17 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from imgdrop.errors import StorageError
+from imgdrop.store.shards import Positions, ShardSet, ShardWalk, merged_page, shard_of, shard_page_size
 
 # Each shard is one GSI partition (~1,000 writes/s); an upload writes its shard about 4 times.
 PENDING_SHARDS = 32
+# An upload writes its listing shard and its album shard 4 times each (8 units: made, processing,
+# settled, ...) and its endpoint's delivery shard twice (12 units: the body is the image object):
+# with 16 shards, 1,000 uploads/s into one tenant is 500 and 750 WCU/s a shard, under the 1,000
+# of a partition (measured: bench/partitions.py).
+LISTING_SHARDS = 16
+ALBUM_SHARDS = 16
+DELIVERY_SHARDS = 16
 IN_FLIGHT = ("pending", "processing")
 SETTLED = frozenset({"ready", "duplicate", "failed", "expired"})
 
@@ -70,6 +85,17 @@ class Gsi1(GlobalSecondaryIndex["ImageRecord"]):
 
     gsi1pk = UnicodeAttribute(hash_key=True)
     gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class Gsi3(GlobalSecondaryIndex["ImageRecord"]):
+    """The tenant's images, sharded (LISTING_SHARDS) by image id."""
+
+    class Meta:
+        index_name = "gsi3"
+        projection = AllProjection()
+
+    gsi3pk = UnicodeAttribute(hash_key=True)
+    gsi3sk = UnicodeAttribute(range_key=True)
 
 
 class Gsi2(GlobalSecondaryIndex["ImageRecord"]):
@@ -96,6 +122,9 @@ class ImageRecord(_Base):
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
     by_gsi2 = Gsi2()
+    gsi3pk = UnicodeAttribute(null=True)
+    gsi3sk = UnicodeAttribute(null=True)
+    by_gsi3 = Gsi3()
     ttl = TTLAttribute(null=True)
 
     tenant = UnicodeAttribute()
@@ -168,23 +197,72 @@ def bind(table_name: str) -> None:
 
 
 def tenant_pk(tenant: str) -> str:
+    """The tenant's own key: its tags, albums, webhooks and jobs (a few writes a second at most)."""
     return f"T#{tenant}"
 
 
+def image_pk(tenant: str, image_id: str) -> str:
+    return f"T#{tenant}#IMG#{image_id}"
+
+
+IMAGE_SK_PREFIX = "IMG#"
+
+
 def image_sk(image_id: str) -> str:
-    return f"IMG#{image_id}"
+    return f"{IMAGE_SK_PREFIX}{image_id}"
 
 
-def album_gsi_pk(tenant: str, album_id: str) -> str:
-    return f"T#{tenant}#ALB#{album_id}"
+def claim_key(tenant: str, kind: str, value: str) -> tuple[str, str]:
+    """A claim (kind SHA or SLUG) on a partition of its own: (pk, sk)."""
+    return f"T#{tenant}#{kind}#{value}", f"{kind}#{value}"
+
+
+def tenant_listing(tenant: str) -> ShardSet:
+    """The tenant's images in index gsi3."""
+    return ShardSet(f"T#{tenant}#L", LISTING_SHARDS)
+
+
+def album_listing(tenant: str, album_id: str) -> ShardSet:
+    """An album's images in index gsi1."""
+    return ShardSet(f"T#{tenant}#ALB#{album_id}", ALBUM_SHARDS)
+
+
+def listing_gsi_pk(tenant: str, image_id: str) -> str:
+    return tenant_listing(tenant).key_for(image_id)
+
+
+def album_gsi_pk(tenant: str, album_id: str, image_id: str) -> str:
+    return album_listing(tenant, album_id).key_for(image_id)
 
 
 def pending_gsi_pk(image_id: str) -> str:
-    return f"PENDING#{zlib.crc32(image_id.encode()) % PENDING_SHARDS}"
+    return f"PENDING#{shard_of(image_id, PENDING_SHARDS)}"
 
 
 def pending_gsi_sk(expires_at: str, tenant: str, image_id: str) -> str:
     return f"{expires_at}#{tenant}#{image_id}"
+
+
+class ImageKeys(TypedDict):
+    pk: str
+    sk: str
+    gsi3pk: str
+    gsi3sk: str
+    gsi1pk: str | None
+    gsi1sk: str | None
+
+
+def image_keys(tenant: str, image_id: str, album_id: str | None) -> ImageKeys:
+    """The key attributes of an image and of its index entries, but the pending index's: as
+    written when it is made, and by the migration (imgdrop.store.migrate)."""
+    return {
+        "pk": image_pk(tenant, image_id),
+        "sk": image_sk(image_id),
+        "gsi3pk": listing_gsi_pk(tenant, image_id),
+        "gsi3sk": image_sk(image_id),
+        "gsi1pk": album_gsi_pk(tenant, album_id, image_id) if album_id else None,
+        "gsi1sk": image_sk(image_id) if album_id else None,
+    }
 
 
 class Repository:
@@ -199,14 +277,14 @@ class Repository:
 
     def get_image(self, tenant: str, image_id: str) -> ImageRecord | None:
         try:
-            return ImageRecord.get(tenant_pk(tenant), image_sk(image_id), consistent_read=True)
+            return ImageRecord.get(image_pk(tenant, image_id), image_sk(image_id), consistent_read=True)
         except DoesNotExist:
             return None
         except PynamoDBException as exc:
             raise StorageError("The image record could not be read.") from exc
 
     def get_images(self, tenant: str, image_ids: list[str]) -> dict[str, ImageRecord]:
-        keys = [(tenant_pk(tenant), image_sk(i)) for i in dict.fromkeys(image_ids)]
+        keys = [(image_pk(tenant, i), image_sk(i)) for i in dict.fromkeys(image_ids)]
         if not keys:
             return {}
         try:
@@ -269,14 +347,16 @@ class Repository:
         *,
         album_id: str | None,
         limit: int,
-        cursor: dict[str, Any] | None,
+        positions: Positions | None,
         status: str | None = None,
         tag: str | None = None,
         readable_albums: frozenset[str] | None = None,
-    ) -> tuple[list[ImageRecord], dict[str, Any] | None]:
-        """A full page of `limit` images, newest first, that pass the filters, and the key to
-        go on from (None on the last page). DynamoDB applies `Limit` before a filter, so pages
-        are read until the page is full: a filter never makes a page short.
+    ) -> tuple[list[ImageRecord], Positions | None]:
+        """A full page of `limit` images, newest first, that pass the filters, and the shards'
+        positions to go on from (None on the last page): the tenant's listing (gsi3) or the
+        album's (gsi1), each one query per shard, merged (shards.merged_page). DynamoDB applies
+        `Limit` before a filter, so a shard is read on until the merge has what it needs: a
+        filter never makes a page short.
 
         `readable_albums`: None reads every album and no album; a set reads only those albums."""
         condition: Condition | None = None
@@ -289,39 +369,27 @@ class Repository:
                 condition = part if condition is None else condition & part
         if readable_albums is not None and not readable_albums:
             return [], None
-        page_size = limit + 1 if condition is None else 100
+        index: GlobalSecondaryIndex[ImageRecord]
+        if album_id:
+            shards, index, sort_key = album_listing(tenant, album_id), ImageRecord.by_gsi1, ImageRecord.gsi1sk
+        else:
+            shards, index, sort_key = tenant_listing(tenant), ImageRecord.by_gsi3, ImageRecord.gsi3sk
+        # With a filter, much of what a shard reads may be dropped: read `limit` at a time.
+        page_size = limit if condition is not None else shard_page_size(limit, shards.count)
+
+        def query(partition_key: str, start: str | None) -> Iterator[ImageRecord]:
+            return index.query(
+                partition_key,
+                sort_key.between(IMAGE_SK_PREFIX, start) if start else None,
+                filter_condition=condition,
+                scan_index_forward=False,
+                page_size=page_size,
+            )
+
         try:
-            if album_id:
-                result = ImageRecord.by_gsi1.query(
-                    album_gsi_pk(tenant, album_id),
-                    filter_condition=condition,
-                    scan_index_forward=False,
-                    page_size=page_size,
-                    last_evaluated_key=cursor,
-                )
-            else:
-                result = ImageRecord.query(
-                    tenant_pk(tenant),
-                    ImageRecord.sk.startswith("IMG#"),
-                    filter_condition=condition,
-                    scan_index_forward=False,
-                    page_size=page_size,
-                    last_evaluated_key=cursor,
-                )
-            items: list[ImageRecord] = []
-            for record in result:
-                items.append(record)
-                if len(items) > limit:  # one more than the page: there is a next page
-                    break
+            return merged_page(shards, query, lambda record: image_sk(record.id), limit, positions)
         except PynamoDBException as exc:
             raise StorageError("The images could not be listed.") from exc
-        if len(items) <= limit:
-            return items, None
-        last = items[limit - 1]
-        key = {"pk": {"S": last.pk}, "sk": {"S": last.sk}}
-        if album_id:
-            key.update({"gsi1pk": {"S": last.gsi1pk}, "gsi1sk": {"S": last.gsi1sk}})
-        return items[:limit], key
 
     def iter_unsettled(self, expired_before: str) -> Iterator[ImageRecord]:
         try:
@@ -336,7 +404,7 @@ class Repository:
 
         A claim released between our conditional put and our read is tried again, so a win is
         only ever reported for a claim this call wrote."""
-        record = ClaimRecord(tenant_pk(tenant), f"{kind}#{value}", image_id=image_id, created_at=now)
+        record = ClaimRecord(*claim_key(tenant, kind, value), image_id=image_id, created_at=now)
         for _ in range(3):
             try:
                 record.save(condition=ClaimRecord.pk.does_not_exist())
@@ -351,7 +419,7 @@ class Repository:
 
     def claim_owner(self, tenant: str, kind: str, value: str) -> str | None:
         try:
-            return ClaimRecord.get(tenant_pk(tenant), f"{kind}#{value}", consistent_read=True).image_id
+            return ClaimRecord.get(*claim_key(tenant, kind, value), consistent_read=True).image_id
         except DoesNotExist:
             return None
         except PynamoDBException as exc:
@@ -359,7 +427,7 @@ class Repository:
 
     def take_over_claim(self, tenant: str, kind: str, value: str, from_id: str, to_id: str, now: str) -> bool:
         """Move a claim from one image to another, only if from_id still holds it."""
-        record = ClaimRecord(tenant_pk(tenant), f"{kind}#{value}", image_id=to_id, created_at=now)
+        record = ClaimRecord(*claim_key(tenant, kind, value), image_id=to_id, created_at=now)
         try:
             record.save(condition=ClaimRecord.image_id == from_id)
         except PutError as exc:
@@ -370,13 +438,13 @@ class Repository:
 
     def set_claim(self, tenant: str, kind: str, value: str, image_id: str, now: str) -> None:
         try:
-            ClaimRecord(tenant_pk(tenant), f"{kind}#{value}", image_id=image_id, created_at=now).save()
+            ClaimRecord(*claim_key(tenant, kind, value), image_id=image_id, created_at=now).save()
         except PynamoDBException as exc:
             raise StorageError("The claim could not be written.") from exc
 
     def release_claim(self, tenant: str, kind: str, value: str, image_id: str) -> None:
         try:
-            ClaimRecord(tenant_pk(tenant), f"{kind}#{value}").delete(
+            ClaimRecord(*claim_key(tenant, kind, value)).delete(
                 condition=ClaimRecord.image_id == image_id
             )
         except PynamoDBException as exc:
@@ -428,7 +496,9 @@ def _is_conditional_failure(exc: PynamoDBException) -> bool:
 #
 # Key layout (pk / sk), besides the image's:
 #   T#{tenant}                 WH#{id}       a webhook endpoint (its signing secret too)
-#   T#{tenant}#WH#{webhook}    DLV#{id}      one delivery: one event to one endpoint (TTL: 30 days)
+#   T#{tenant}#WH#{webhook}#S{shard}
+#                              DLV#{id}      one delivery: one event to one endpoint (TTL: 30 days);
+#                                            DELIVERY_SHARDS shards, the shard from the delivery id
 #   T#{tenant}                 JOB#{id}      a reprocess job, its plan's progress and its counters
 #   T#{tenant}#JOB#{job}       IMG#{image}   one image of a job: who works on it, its outcome and the
 #                                            files its swap retired (TTL: with the job)
@@ -500,8 +570,16 @@ def webhook_sk(webhook_id: str) -> str:
     return f"WH#{webhook_id}"
 
 
-def deliveries_pk(tenant: str, webhook_id: str) -> str:
-    return f"T#{tenant}#WH#{webhook_id}"
+DELIVERY_SK_PREFIX = "DLV#"
+
+
+def endpoint_deliveries(tenant: str, webhook_id: str) -> ShardSet:
+    return ShardSet(f"T#{tenant}#WH#{webhook_id}", DELIVERY_SHARDS)
+
+
+def delivery_key(tenant: str, webhook_id: str, delivery_id: str) -> tuple[str, str]:
+    """(pk, sk) of one delivery: on its endpoint's shard for the delivery id."""
+    return endpoint_deliveries(tenant, webhook_id).key_for(delivery_id), f"{DELIVERY_SK_PREFIX}{delivery_id}"
 
 
 def job_sk(job_id: str) -> str:
@@ -555,8 +633,7 @@ class WebhookStore:
 
     def get_delivery(self, tenant: str, webhook_id: str, delivery_id: str) -> DeliveryRecord | None:
         try:
-            return DeliveryRecord.get(deliveries_pk(tenant, webhook_id), f"DLV#{delivery_id}",
-                                      consistent_read=True)
+            return DeliveryRecord.get(*delivery_key(tenant, webhook_id, delivery_id), consistent_read=True)
         except DoesNotExist:
             return None
         except PynamoDBException as exc:
@@ -574,12 +651,25 @@ class WebhookStore:
             raise StorageError("The delivery could not be updated.") from exc
         return True
 
-    def list_deliveries(self, tenant: str, webhook_id: str, limit: int) -> list[DeliveryRecord]:
+    def list_deliveries(
+        self, tenant: str, webhook_id: str, limit: int, positions: Positions | None = None
+    ) -> tuple[list[DeliveryRecord], Positions | None]:
+        """A page of the endpoint's deliveries, newest first, merged from its shards, and the
+        positions to go on from (None on the last page)."""
+        shards = endpoint_deliveries(tenant, webhook_id)
+        page_size = shard_page_size(limit, shards.count)
+
+        def query(partition_key: str, start: str | None) -> Iterator[DeliveryRecord]:
+            return DeliveryRecord.query(
+                partition_key,
+                DeliveryRecord.sk.between(DELIVERY_SK_PREFIX, start) if start
+                else DeliveryRecord.sk.startswith(DELIVERY_SK_PREFIX),
+                scan_index_forward=False,
+                page_size=page_size,
+            )
+
         try:
-            return list(DeliveryRecord.query(
-                deliveries_pk(tenant, webhook_id), DeliveryRecord.sk.startswith("DLV#"),
-                scan_index_forward=False, limit=limit,
-            ))
+            return merged_page(shards, query, lambda record: record.sk, limit, positions)
         except PynamoDBException as exc:
             raise StorageError("The deliveries could not be listed.") from exc
 
@@ -623,18 +713,21 @@ class JobStore:
         return True
 
     def ready_images(
-        self, tenant: str, profile: str | None, cursor: dict[str, Any] | None, page_size: int = 100
-    ) -> Any:
-        """The tenant's ready images (of `profile`), a resumable iterator: its
-        `last_evaluated_key` is where to go on from after any item."""
+        self, tenant: str, profile: str | None, position: dict[str, Any] | None, page_size: int = 100
+    ) -> ShardWalk:
+        """The tenant's ready images (of `profile`), shard after shard of its listing (gsi3), a
+        resumable iterator: its `position` is where to go on from after any item."""
         condition: Condition = ImageRecord.status == "ready"
         if profile:
             condition = condition & (ImageRecord.profile == profile)
-        try:
-            return ImageRecord.query(
-                tenant_pk(tenant), ImageRecord.sk.startswith("IMG#"), filter_condition=condition,
-                page_size=page_size, last_evaluated_key=cursor,
+
+        def query(partition_key: str, start: dict[str, Any] | None) -> Any:
+            return ImageRecord.by_gsi3.query(
+                partition_key, filter_condition=condition, page_size=page_size, last_evaluated_key=start
             )
+
+        try:
+            return ShardWalk(tenant_listing(tenant), query, position)
         except PynamoDBException as exc:
             raise StorageError("The images could not be listed.") from exc
 

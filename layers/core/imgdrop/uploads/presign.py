@@ -16,11 +16,9 @@ from imgdrop.profiles import profile_for
 from imgdrop.services import Services
 from imgdrop.store.db import (
     ImageRecord,
-    album_gsi_pk,
-    image_sk,
+    image_keys,
     pending_gsi_pk,
     pending_gsi_sk,
-    tenant_pk,
 )
 from imgdrop.store.storage import upload_key
 from imgdrop.uploads import multipart
@@ -135,8 +133,8 @@ def new_record(
     tag_ids = spec.tag_ids + resolve_labels(principal, spec.tag_labels, services)
     slug = _claim_slug(principal.tenant, image_id, spec, pointer, services, created)
     record = ImageRecord(
-        tenant_pk(principal.tenant),
-        image_sk(image_id),
+        # its own partition, and its entries in the tenant's listing and its album's (sharded)
+        **image_keys(principal.tenant, image_id, spec.album_id),
         tenant=principal.tenant,
         id=image_id,
         owner=principal.sub,
@@ -158,8 +156,6 @@ def new_record(
         upload_expires_at=expires_at,
         created_at=created,
         updated_at=created,
-        gsi1pk=album_gsi_pk(principal.tenant, spec.album_id) if spec.album_id else None,
-        gsi1sk=image_sk(image_id) if spec.album_id else None,
         gsi2pk=pending_gsi_pk(image_id),
         gsi2sk=pending_gsi_sk(look_at, principal.tenant, image_id),
     )

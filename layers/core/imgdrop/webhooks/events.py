@@ -10,7 +10,7 @@ from imgdrop.errors import ImgdropError
 from imgdrop.ids import new_id, now_iso, utc_now
 from imgdrop.observability import logger, metrics
 from imgdrop.services import Services
-from imgdrop.store.db import DeliveryRecord, deliveries_pk
+from imgdrop.store.db import DeliveryRecord, delivery_key
 from imgdrop.webhooks.delivery import first_message, new_token
 
 # How long a delivery stays listed (DynamoDB TTL), past the 24 hours of retries.
@@ -50,7 +50,7 @@ def _delivery(tenant: str, webhook_id: str, event_type: str, image_id: str, body
     delivery_id = "msg_" + new_id()
     now = now_iso()
     return DeliveryRecord(
-        deliveries_pk(tenant, webhook_id), f"DLV#{delivery_id}", tenant=tenant, webhook_id=webhook_id,
+        *delivery_key(tenant, webhook_id, delivery_id), tenant=tenant, webhook_id=webhook_id,
         id=delivery_id, type=event_type, image_id=image_id, body=body, status="pending", attempts=0,
         created_at=now, updated_at=now, next_attempt_at=now, next_token=new_token(), last_attempts=[],
         ttl=utc_now() + DELIVERY_RETENTION,

@@ -9,7 +9,15 @@ from imgdrop.errors import ImgdropError, NotFound
 from imgdrop.ids import new_id, now_iso
 from imgdrop.models import WebhookCreate
 from imgdrop.services import Services
-from imgdrop.store.db import DeliveryRecord, WebhookRecord, tenant_pk, webhook_sk
+from imgdrop.store.db import (
+    DELIVERY_SK_PREFIX,
+    DeliveryRecord,
+    WebhookRecord,
+    endpoint_deliveries,
+    tenant_pk,
+    webhook_sk,
+)
+from imgdrop.store.shards import decode_cursor, encode_cursor
 from imgdrop.webhooks import urls
 from imgdrop.webhooks.signing import new_secret
 
@@ -76,8 +84,13 @@ def delete_webhook(principal: Principal, webhook_id: str, services: Services) ->
 
 
 def list_deliveries(
-    principal: Principal, webhook_id: str, services: Services, limit: int = 20
+    principal: Principal, webhook_id: str, services: Services, limit: int = 20, cursor: str | None = None
 ) -> dict[str, Any]:
+    """A page of the endpoint's deliveries, newest first; the cursor is only taken back for
+    this endpoint of this tenant (else 400 cursor_invalid)."""
     webhook = _webhook(principal, webhook_id, services)
-    records = services.webhooks.list_deliveries(principal.tenant, webhook.id, limit)
-    return {"items": [present_delivery(r) for r in records]}
+    shards = endpoint_deliveries(principal.tenant, webhook.id)
+    records, positions = services.webhooks.list_deliveries(
+        principal.tenant, webhook.id, limit, decode_cursor(cursor, shards, DELIVERY_SK_PREFIX)
+    )
+    return {"items": [present_delivery(r) for r in records], "next_cursor": encode_cursor(shards, positions)}
