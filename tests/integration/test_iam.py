@@ -17,8 +17,8 @@ import boto3
 import pytest
 import requests
 import yaml
+from aws_env import Aws, aws_environment
 from botocore.exceptions import ClientError
-from conftest import Aws, aws_environment
 
 from imgdrop_local.lambda_runtime import LambdaRuntime
 from imgdrop_local.template import TEMPLATE_PATH, Stack, load, load_yaml

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import requests
 import yaml
-from conftest import aws_environment
+from aws_env import aws_environment
 from PIL import Image
 from test_iam import template_without
 

@@ -13,6 +13,7 @@ import types
 import botocore.client
 import pytest
 
+from imgdrop import snapshot
 from imgdrop.delivery.signing import SIGNING_MODULES
 from imgdrop_local.lambda_runtime import load_handler
 
@@ -45,12 +46,16 @@ def test_a_snapstart_function_loads_what_it_defers_before_the_snapshot_and_calls
 ):
     load_handler(aws.stack.function(function), copy_number=7)
     assert len(snapshot_runtime) == 1
-    for name in loads:
-        monkeypatch.delitem(sys.modules, name, raising=False)
+    # recorded, not removed from sys.modules first: importing botocore or imgdrop modules a second
+    # time would leave two copies of their classes for the rest of the session
+    imported: list[str] = []
+    real_import = snapshot.importlib.import_module
+    monkeypatch.setattr(snapshot.importlib, "import_module", lambda name: imported.append(name) or real_import(name))
     refuse_aws_calls(monkeypatch)
 
     snapshot_runtime[0]()
 
+    assert set(loads) <= set(imported)
     assert all(name in sys.modules for name in loads)
 
 
