@@ -8,6 +8,7 @@ logs, including the functions' own, go to stderr.
 from __future__ import annotations
 
 import faulthandler
+import functools
 import logging
 import os
 import signal
@@ -78,6 +79,31 @@ class _ExposeHeaders:
         return self.app(environ, add)
 
 
+def _serialize_table_iterations() -> None:
+    """moto's Query and Scan iterate a table's item dicts while the server's other threads write;
+    and GetItem of a missing item writes too (a table with a sort key keeps its items in a
+    defaultdict, which the lookup fills with an empty partition). Either way a partition added
+    meanwhile fails the Query or Scan with `RuntimeError: dictionary changed size during
+    iteration` (a 500 the SDK retries). Take the lock that already serializes moto's item
+    writes (atomic_writes) around them, as DynamoDB reads never fail so."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    from .atomic_writes import _lock
+
+    for name in ("query", "scan", "get_item"):
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "_imgdrop_serialized", False):
+            continue
+
+        @functools.wraps(original)
+        def serialized(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with _lock:
+                return __original(self, *args, **kwargs)
+
+        serialized._imgdrop_serialized = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, serialized)
+
+
 def moto_server(port: int, expose_headers: list[str], secret_for: SecretLookup | None = None) -> Any:
     """moto's ThreadedMotoServer on 127.0.0.1, its WSGI app wrapped in PresignedRequestGuard (S3's
     refusals of presigned requests, checked with `secret_for`, by default the process's own and
@@ -89,6 +115,7 @@ def moto_server(port: int, expose_headers: list[str], secret_for: SecretLookup |
     from .s3_guard import PresignedRequestGuard, local_secret_for, moto_cors_rules
 
     make_conditional_writes_atomic()
+    _serialize_table_iterations()
     notify_multipart_uploads_as_s3()  # one ObjectCreated:CompleteMultipartUpload, as S3 sends
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
