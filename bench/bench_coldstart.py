@@ -67,15 +67,22 @@ def environment(cwd: Path) -> dict[str, str]:
     return env
 
 
-def import_ms(statement: str, cwd: Path, runs: int) -> float:
+def cpu_seconds(statement: str, cwd: Path, env: dict[str, str]) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", statement], check=True, env=env, cwd=cwd)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def import_ms(baseline: str, cwd: Path, runs: int) -> tuple[float, float]:
+    """Median CPU ms of the baseline and of `import app`, measured alternately, so that a change
+    in the machine's load during the run weighs on both alike."""
     env = environment(cwd)
-    times = []
+    base, handler = [], []
     for _ in range(runs):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run([sys.executable, "-c", statement], check=True, env=env, cwd=cwd)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        times.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    return statistics.median(times) * 1000
+        base.append(cpu_seconds(baseline, cwd, env))
+        handler.append(cpu_seconds("import app", cwd, env))
+    return statistics.median(base) * 1000, statistics.median(handler) * 1000
 
 
 def slowest_modules(cwd: Path, top: int) -> list[tuple[int, str]]:
@@ -102,8 +109,7 @@ def main() -> int:
     worst = 0.0
     for name, (folder, baseline) in HANDLERS.items():
         cwd = ROOT / folder
-        base = import_ms(baseline, cwd, args.runs)
-        handler = import_ms("import app", cwd, args.runs)
+        base, handler = import_ms(baseline, cwd, args.runs)
         worst = max(worst, handler / base)
         print(f"{name:<12}{base:>12.0f}{handler:>12.0f}{handler / base:>7.2f}x")
         if args.top:
