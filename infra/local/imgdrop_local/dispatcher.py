@@ -168,17 +168,7 @@ class Dispatcher:
 
     def _poll(self, function: str, url: str) -> None:
         notes = [n for n in self.stack.notifications if n.function == function]
-        while not self._stop.is_set():
-            try:
-                messages = self.sqs.receive_message(
-                    QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=self.poll_wait
-                ).get("Messages", [])
-            except Exception as exc:  # noqa: BLE001 - keep polling through a hiccup or shutdown
-                if self._stop.is_set():
-                    return
-                log.warning("polling %s failed: %s", url, exc)
-                self._stop.wait(1.0)
-                continue
+        while (messages := self._receive(url, url, None, MaxNumberOfMessages=10)) is not None:
             for message in messages:
                 try:
                     self.handle_message(function, notes, message["Body"])
@@ -224,21 +214,29 @@ class Dispatcher:
         stays in the queue: SQS hands it over again after its visibility timeout, and its
         RedrivePolicy moves it to the dead-letter queue after maxReceiveCount receives."""
         arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
-        while not self._stop.is_set():
-            try:
-                with iam.acting_as(source.function):
-                    messages = self.sqs.receive_message(
-                        QueueUrl=url, MaxNumberOfMessages=min(10, source.batch_size),
-                        WaitTimeSeconds=self.poll_wait, AttributeNames=["All"], MessageAttributeNames=["All"],
-                    ).get("Messages", [])
-            except Exception as exc:  # noqa: BLE001 - keep polling through a hiccup or shutdown
-                if self._stop.is_set():
-                    return
-                log.warning("polling %s failed: %s", name, exc)
-                self._stop.wait(1.0)
-                continue
+        receive = {"MaxNumberOfMessages": min(10, source.batch_size), "AttributeNames": ["All"],
+                   "MessageAttributeNames": ["All"]}
+        while (messages := self._receive(url, name, source.function, **receive)) is not None:
             if messages:
                 self.handle_batch(source, arn, url, messages)
+
+    def _receive(
+        self, url: str, label: str, acting_as: str | None, **receive: Any
+    ) -> list[dict[str, Any]] | None:
+        """One long poll of the queue (as `acting_as`'s role, or the administrator for None): its
+        messages, [] after a failure (logged; polling goes on a second later), None once stopped."""
+        if self._stop.is_set():
+            return None
+        try:
+            with iam.acting_as(acting_as):
+                return list(self.sqs.receive_message(QueueUrl=url, WaitTimeSeconds=self.poll_wait, **receive)
+                            .get("Messages", []))
+        except Exception as exc:  # noqa: BLE001 - keep polling through a hiccup or shutdown
+            if self._stop.is_set():
+                return None
+            log.warning("polling %s failed: %s", label, exc)
+            self._stop.wait(1.0)
+            return []
 
     def handle_batch(
         self, source: QueueSource, arn: str, url: str, messages: list[dict[str, Any]]

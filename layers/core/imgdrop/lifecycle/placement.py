@@ -91,12 +91,18 @@ class Move:
         self.services.objects.delete(list(self.moves))
 
     def abandon(self, tenant: str, image_id: str) -> ImageRecord | None:
-        current = self.services.repo.get_image(tenant, image_id)
-        named = set(variant_keys(current.variants)) if current else set()
-        stray = [key for key in self.copied if key not in named]
-        if stray:
-            self.services.objects.delete(stray)
-        return current
+        return drop_unnamed(self.services, tenant, image_id, self.copied)
+
+
+def drop_unnamed(services: Services, tenant: str, image_id: str, keys: list[str]) -> ImageRecord | None:
+    """Delete those of `keys` the image's record, read now, does not name: files a losing writer
+    made (or a swap retired) go, and never a file a settled image serves. Answers the record."""
+    current = services.repo.get_image(tenant, image_id)
+    named = set(variant_keys(current.variants)) if current else set()
+    stray = [key for key in keys if key not in named]
+    if stray:
+        services.objects.delete(stray)
+    return current
 
 
 def move_for(record: ImageRecord, public: bool, services: Services) -> Move | None:

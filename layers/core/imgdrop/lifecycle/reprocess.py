@@ -205,7 +205,8 @@ def reprocess_image(
             jobs.release_item(tenant, job_id, image_id, owner)
             raise
         logger.exception("Re-render failed on its last try", extra={"image_id": image_id, "job_id": job_id})
-        _drop_unnamed(services, tenant, image_id, written)
+        if written:
+            placement.drop_unnamed(services, tenant, image_id, written)
         outcome = _settle(services, tenant, job_id, image_id, owner, "failed")
     metrics.add_metric(name=f"Reprocess_{outcome}", unit="Count", value=1)
     return outcome
@@ -237,7 +238,9 @@ def _rerender(
         public = placement.is_public(record)
         writes, variants = variant_files(rendition, run_prefix(tenant, image_id, run, public=public), public)
         # A retry after a change of privacy writes to the other folder: what this run wrote before goes.
-        _drop_unnamed(services, tenant, image_id, [k for k in written if k not in {w[0] for w in writes}])
+        superseded = [key for key in written if key not in {w[0] for w in writes}]
+        if superseded:
+            placement.drop_unnamed(services, tenant, image_id, superseded)
         written[:] = [w[0] for w in writes]
         write_all(services, writes)
         retired = placement.variant_keys(record.variants)
@@ -261,21 +264,10 @@ def _rerender(
             return "counted"  # our lease ran out and another worker finished it
         current = services.repo.get_image(tenant, image_id)
         if current is None or current.status != "ready":
-            _drop_unnamed(services, tenant, image_id, written)
+            placement.drop_unnamed(services, tenant, image_id, written)
             return _settle(services, tenant, job_id, image_id, owner, "skipped")
         record = current  # changed meanwhile (a privacy move, another job): again from what it is now
     raise StorageError("The image kept changing while it was re-rendered; try again.")
-
-
-def _drop_unnamed(services: Services, tenant: str, image_id: str, keys: list[str]) -> None:
-    """Remove files this run wrote that the image does not name (its swap did not happen)."""
-    if not keys:
-        return
-    current = services.repo.get_image(tenant, image_id)
-    named = set(placement.variant_keys(current.variants)) if current is not None else set()
-    stray = [key for key in keys if key not in named]
-    if stray:
-        services.objects.delete(stray)
 
 
 def _remove_retired(services: Services, tenant: str, job_id: str, image_id: str) -> None:
@@ -283,10 +275,5 @@ def _remove_retired(services: Services, tenant: str, job_id: str, image_id: str)
     them, and no writer uses their run's folder again)."""
     item = services.jobs.get_item(tenant, job_id, image_id)
     retired = list((item.retired if item is not None else None) or [])
-    if not retired:
-        return
-    current = services.repo.get_image(tenant, image_id)
-    named = set(placement.variant_keys(current.variants)) if current is not None else set()
-    stale = [key for key in retired if key not in named]
-    if stale:
-        services.objects.delete(stale)
+    if retired:
+        placement.drop_unnamed(services, tenant, image_id, retired)
