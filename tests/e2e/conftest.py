@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -94,6 +95,7 @@ def launch_stack(workdir: Path, **extra_env: str) -> LocalStack:
                                    stdout=out, stderr=err)
     stack = LocalStack(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{aws_port}", secret, process,
                        stdout_path, stderr_path, env)
+    _LAUNCHED.append(stack)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         banner = stdout_path.read_text(errors="replace")
@@ -106,6 +108,41 @@ def launch_stack(workdir: Path, **extra_env: str) -> LocalStack:
         time.sleep(0.1)
     stack.stop()
     raise AssertionError(f"no '{READY_LINE}' within {START_TIMEOUT_S} s:\n{stack.logs()[-4000:]}")
+
+
+_LAUNCHED: list[LocalStack] = []
+DUMP_BEFORE_TIMEOUT_S = 30
+
+
+def _dump_running_stacks(test: str) -> None:
+    """Every running stack's threads (SIGUSR1: faulthandler in the stack) and its log tail, on
+    the worker's stderr, so a test about to time out shows what the stack was waiting for."""
+    for stack in _LAUNCHED:
+        if stack.process.poll() is None:
+            stack.process.send_signal(signal.SIGUSR1)
+    time.sleep(2)
+    for stack in _LAUNCHED:
+        if stack.process.poll() is None:
+            sys.__stderr__.write(f"\n==== {test}: the local stack at {stack.api_url} has not answered; "
+                                 f"its threads and log ====\n{stack.logs()[-20000:]}\n")
+    sys.__stderr__.flush()
+
+
+@pytest.fixture(autouse=True)
+def dump_stacks_before_timeout(request) -> Iterator[None]:
+    """pytest-timeout ends a hung test's worker with the worker's own stacks only; the local
+    stack runs in a process of its own, so dump it just before."""
+    limit = float(request.config.getini("timeout") or 0)
+    if limit <= DUMP_BEFORE_TIMEOUT_S:
+        yield
+        return
+    timer = threading.Timer(limit - DUMP_BEFORE_TIMEOUT_S, _dump_running_stacks, (request.node.nodeid,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 @pytest.fixture

@@ -214,7 +214,7 @@ def test_secrets_manager_key_reads_the_secret_once(keys):
 def test_importing_delivery_loads_no_aws_sdk_nor_cryptography():
     code = ("import sys, imgdrop.delivery; "
             "print(sorted(m for m in ('boto3', 'botocore', 'cryptography') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120,
                          env={"PYTHONPATH": str(ROOT / "layers" / "core"), "PATH": "/usr/bin:/bin"})
     assert out.stdout.strip() == "[]"
 

@@ -44,7 +44,7 @@ def test_the_shard_of_an_id_is_the_same_in_another_process():
         "import json, sys; from imgdrop.store.shards import shard_of; "
         "print(json.dumps([shard_of(i, 16) for i in json.loads(sys.argv[1])]))"
     )
-    out = subprocess.run([sys.executable, "-c", code, json.dumps(ids)], capture_output=True, text=True, check=True,
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(ids)], capture_output=True, text=True, check=True, timeout=120,
                          env={"PYTHONPATH": ":".join(sys.path), "PYTHONHASHSEED": "random"})
     assert json.loads(out.stdout) == [shard_of(i, 16) for i in ids]
 

@@ -321,6 +321,9 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # `kill -USR1 <pid>` prints every thread's stack to stderr and the stack goes on: what a
+    # stack that stopped answering is waiting for (the e2e tests send it before a test times out).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     os.chdir(REPO_ROOT)
     # The functions' loggers (powertools) write to sys.stdout; keep stdout for the banner.
     banner = sys.stdout

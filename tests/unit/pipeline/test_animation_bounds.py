@@ -120,7 +120,8 @@ def _peak_rss(path: Path, profile: str = "default", **kw) -> dict:
         "print(json.dumps({'outcome': outcome, 'rss_mb': rss}))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code, str(path), json.dumps(kw)], capture_output=True, text=True, check=False
+        [sys.executable, "-c", code, str(path), json.dumps(kw)], capture_output=True, text=True, check=False,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -107,7 +107,7 @@ def test_pipeline_never_imports_scipy(china):
 
     photo = Path(sklearn.__file__).parent / "datasets" / "images" / "china.jpg"
     out = subprocess.run(
-        [sys.executable, "-c", code % (str(core), str(photo))], capture_output=True, text=True
+        [sys.executable, "-c", code % (str(core), str(photo))], capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == GOLDEN["china.jpg"][0]

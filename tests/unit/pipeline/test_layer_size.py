@@ -25,7 +25,7 @@ def _load_script():
 @pytest.mark.skipif(not BUILD.exists(), reason="run sam build first")
 def test_built_layers_are_within_200_mb():
     out = subprocess.run(
-        [sys.executable, str(SCRIPT), "--build-dir", str(BUILD)], capture_output=True, text=True
+        [sys.executable, str(SCRIPT), "--build-dir", str(BUILD)], capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "ImagingLayer" in out.stdout

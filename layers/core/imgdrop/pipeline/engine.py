@@ -447,6 +447,35 @@ def _frame_box(bw: int, bh: int, p: Plan, w: int, h: int) -> tuple[int, int, int
     return left, top, max(1, min(bw - left, round(cw * sx))), max(1, min(bh - top, round(ch * sy)))
 
 
+def _frames_rows(img: Any, page_height: int, pages: int, select: Callable[[Any], Any]) -> Any:
+    """The strip ``img`` with ``select`` applied to each of its frames (a numpy array of rows x
+    columns x bands): the frame's crop, or its rows padded with copies of its edge rows.
+
+    Done frame by frame into one array, not as a libvips ``arrayjoin`` of one crop per frame:
+    that pipeline of 2 x 60 inputs over a 60-frame strip deadlocked libvips' thread pool about
+    once in 30 renders (every thread waiting on a semaphore; test_animation_bounds hung CI).
+    One frame at a time, the strip is never held twice: memory is the result and one frame."""
+    import numpy as np
+
+    if img.format != "uchar":
+        img = img.cast("uchar")
+
+    def frame(i: int) -> Any:
+        pixels = img.crop(0, i * page_height, img.width, page_height).write_to_memory()
+        return select(np.frombuffer(pixels, dtype=np.uint8).reshape(page_height, img.width, img.bands))
+
+    first = frame(0)
+    out = np.empty((pages, *first.shape), dtype=np.uint8)
+    out[0] = first
+    for i in range(1, pages):
+        out[i] = frame(i)
+    height, width, bands = first.shape
+    # `.copy()`: an operation, which pyvips gives the reference to `out` that keeps the pixels
+    # alive. `copy_memory()` of the bare memory image answers that very image without it
+    # (libvips does not copy what is in memory already), and the pixels were freed under it.
+    return _pyvips().Image.new_from_memory(out.data, width, height * pages, bands, "uchar").copy()
+
+
 def _reduce_pages(img: Any, fw: int, fh: int, tw: int, th: int, pages: int) -> Any | None:
     """A strip of ``pages`` frames of fw x fh shrunk to frames of tw x th as one image (a
     "toilet roll"), or None when libvips' sizes do not come out exact.
@@ -459,7 +488,6 @@ def _reduce_pages(img: Any, fw: int, fh: int, tw: int, th: int, pages: int) -> A
     unpadded: the kernel's outer lobes then read the neighbour's edge rows, as libvips' own
     thumbnail of an animation does).
     """
-    vips = _pyvips()
     alpha = img.bands == 4
     if alpha:
         img = img.premultiply().cast("uchar")  # as _resize_exact: the uchar SIMD path
@@ -472,13 +500,8 @@ def _reduce_pages(img: Any, fw: int, fh: int, tw: int, th: int, pages: int) -> A
         if pad > max(8, fh // 4):
             pad = 0
     if pad:
-        img = vips.Image.arrayjoin(
-            [
-                img.crop(0, i * fh, fw, fh).embed(0, pad, fw, fh + 2 * pad, extend="copy")
-                for i in range(pages)
-            ],
-            across=1,
-        )
+        edge_rows = [min(max(row, 0), fh - 1) for row in range(-pad, fh + pad)]
+        img = _frames_rows(img, fh, pages, lambda frame: frame[edge_rows])
     if kv >= 2 and fh % kv == 0:
         img = img.shrinkv(kv)
     if kh >= 2:
@@ -491,9 +514,7 @@ def _reduce_pages(img: Any, fw: int, fh: int, tw: int, th: int, pages: int) -> A
         opad = pad * th // fh
         if img.height != (th + 2 * opad) * pages or img.width != tw:
             return None
-        img = vips.Image.arrayjoin(
-            [img.crop(0, i * (th + 2 * opad) + opad, tw, th) for i in range(pages)], across=1
-        )
+        img = _frames_rows(img, th + 2 * opad, pages, lambda frame: frame[opad : opad + th])
     if alpha:
         img = img.unpremultiply()
     if img.format != "uchar":
@@ -517,9 +538,7 @@ def _animated_from_strip(strip: Any, bw: int, bh: int, p: Plan, w: int, h: int) 
     if ch == bh:  # the same columns of every frame
         frames = strip if cw == bw else strip.crop(left, 0, cw, strip.height)
     else:
-        frames = vips.Image.arrayjoin(
-            [strip.crop(left, i * bh + top, cw, ch) for i in range(pages)], across=1
-        )
+        frames = _frames_rows(strip, bh, pages, lambda frame: frame[top : top + ch, left : left + cw])
     out = _reduce_pages(frames, cw, ch, p.width, p.height, pages)
     if out is None:
         return _animated_frame_by_frame(strip, bw, bh, p, w, h)
