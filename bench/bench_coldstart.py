@@ -12,7 +12,7 @@ AWS_LAMBDA_FUNCTION_NAME, AWS_EXECUTION_ENV) with tracing on, as deployed: outsi
 X-Ray SDK builds a sampling client at import (two botocore clients, ~150 ms) that it never builds
 in Lambda, and a bench without these variables weighed that instead.
 
-Run: ``.venv/bin/python bench/bench_coldstart.py [--runs 9] [--top 12]``
+Run: ``.venv/bin/python bench/bench_coldstart.py [--runs 9] [--top 12] [--only api process]``
 ``--top N`` also prints the N slowest modules of each handler (``python -X importtime``).
 """
 
@@ -103,11 +103,14 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--top", type=int, default=0)
+    parser.add_argument("--only", nargs="+", choices=sorted(HANDLERS), help="these handlers only")
     args = parser.parse_args()
     print(f"cold import, median of {args.runs} fresh interpreters (target: <= 1.3x the baseline)\n")
     print(f"{'handler':<12}{'baseline ms':>12}{'handler ms':>12}{'ratio':>8}   (CPU ms)")
     worst = 0.0
     for name, (folder, baseline) in HANDLERS.items():
+        if args.only and name not in args.only:
+            continue
         cwd = ROOT / folder
         base, handler = import_ms(baseline, cwd, args.runs)
         worst = max(worst, handler / base)
