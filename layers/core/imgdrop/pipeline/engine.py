@@ -447,50 +447,38 @@ def _frame_box(bw: int, bh: int, p: Plan, w: int, h: int) -> tuple[int, int, int
     return left, top, max(1, min(bw - left, round(cw * sx))), max(1, min(bh - top, round(ch * sy)))
 
 
-def _frames_rows(img: Any, page_height: int, pages: int, select: Callable[[Any], Any]) -> Any:
-    """The strip ``img`` with ``select`` applied to each of its frames (a numpy array of rows x
-    columns x bands): the frame's crop, or its rows padded with copies of its edge rows.
+# Frames shrunk together in one pipeline: bounds the frames held cut and padded in memory
+# (a copy of this many pixels), and the strip is never held twice.
+CHUNK_PIXELS = 2_000_000
 
-    Done frame by frame into one array, not as a libvips ``arrayjoin`` of one crop per frame:
-    that pipeline of 2 x 60 inputs over a 60-frame strip deadlocked libvips' thread pool about
-    once in 30 renders (every thread waiting on a semaphore; test_animation_bounds hung CI).
-    One frame at a time, the strip is never held twice: memory is the result and one frame."""
+
+def _reduce_pages(strip: Any, bh: int, box: tuple[int, int, int, int], tw: int, th: int) -> Any | None:
+    """The part ``box`` (left, top, width, height) of every frame of ``strip`` (frames of height
+    bh) shrunk to tw x th, as one strip; None when libvips' sizes do not come out exact.
+
+    Frames are shrunk together, a chunk of them at a time, as one image (a "toilet roll"): one
+    pipeline for many frames, not one a frame (24 small frames: ~5x faster). Made in resize's
+    order (box shrinks, reducev, reduceh), so each frame comes out as resize makes it alone.
+    Horizontally nothing crosses a frame; vertically each frame is padded with copies of its
+    edge rows, as libvips pads an image, so the lanczos3 kernel never reads the neighbouring
+    frame: by a number of rows that shrinks to a whole number (when that is over a quarter of
+    the frame, or a box pre-shrink is needed, the frames go unpadded: the kernel's outer lobes
+    then read the neighbour's edge rows, as libvips' own thumbnail of an animation does).
+
+    The cutting and padding is numpy's, on each chunk's pixels in memory: a libvips
+    ``arrayjoin`` of one cropped, embedded frame per frame (2 x 60 inputs for 60 frames)
+    deadlocked libvips' thread pool about once in 30 renders (bench/stress_animation.py), and
+    hung CI.
+    """
     import numpy as np
 
-    if img.format != "uchar":
-        img = img.cast("uchar")
-
-    def frame(i: int) -> Any:
-        pixels = img.crop(0, i * page_height, img.width, page_height).write_to_memory()
-        return select(np.frombuffer(pixels, dtype=np.uint8).reshape(page_height, img.width, img.bands))
-
-    first = frame(0)
-    out = np.empty((pages, *first.shape), dtype=np.uint8)
-    out[0] = first
-    for i in range(1, pages):
-        out[i] = frame(i)
-    height, width, bands = first.shape
-    # `.copy()`: an operation, which pyvips gives the reference to `out` that keeps the pixels
-    # alive. `copy_memory()` of the bare memory image answers that very image without it
-    # (libvips does not copy what is in memory already), and the pixels were freed under it.
-    return _pyvips().Image.new_from_memory(out.data, width, height * pages, bands, "uchar").copy()
-
-
-def _reduce_pages(img: Any, fw: int, fh: int, tw: int, th: int, pages: int) -> Any | None:
-    """A strip of ``pages`` frames of fw x fh shrunk to frames of tw x th as one image (a
-    "toilet roll"), or None when libvips' sizes do not come out exact.
-
-    Made in resize's order (box shrinks, reducev, reduceh), so each frame comes out as
-    resize makes it alone. Horizontally nothing crosses a frame; vertically each frame is
-    padded with copies of its edge rows, as libvips pads an image, so the lanczos3 kernel
-    never reads the neighbouring frame: by a number of rows that shrinks to a whole number
-    (when that is over a quarter of the frame, or a box pre-shrink is needed, the frames go
-    unpadded: the kernel's outer lobes then read the neighbour's edge rows, as libvips' own
-    thumbnail of an animation does).
-    """
-    alpha = img.bands == 4
+    left, top, fw, fh = box
+    pages = strip.height // bh
+    alpha = strip.bands == 4
     if alpha:
-        img = img.premultiply().cast("uchar")  # as _resize_exact: the uchar SIMD path
+        strip = strip.premultiply().cast("uchar")  # as _resize_exact: the uchar SIMD path
+    elif strip.format != "uchar":
+        strip = strip.cast("uchar")
     kv, kh = int(fh / th / 2), int(fw / tw / 2)
     pad = 0
     if th != fh and kv < 2 and pages > 1:
@@ -499,47 +487,51 @@ def _reduce_pages(img: Any, fw: int, fh: int, tw: int, th: int, pages: int) -> A
         pad = step * -(-need // step)
         if pad > max(8, fh // 4):
             pad = 0
-    if pad:
-        edge_rows = [min(max(row, 0), fh - 1) for row in range(-pad, fh + pad)]
-        img = _frames_rows(img, fh, pages, lambda frame: frame[edge_rows])
-    if kv >= 2 and fh % kv == 0:
-        img = img.shrinkv(kv)
-    if kh >= 2:
-        img = img.shrinkh(kh)
-    if th != fh:
-        img = img.reducev(fh / th if pad else img.height / (th * pages), kernel="lanczos3")
-    if tw != fw:
-        img = img.reduceh(img.width / tw, kernel="lanczos3")
-    if pad:
-        opad = pad * th // fh
-        if img.height != (th + 2 * opad) * pages or img.width != tw:
+    opad = pad * th // fh
+    rows = [top + min(max(row, 0), fh - 1) for row in range(-pad, fh + pad)]  # each frame's, padded
+    out = np.empty((pages, th, tw, strip.bands), dtype=np.uint8)
+    per_chunk = max(1, CHUNK_PIXELS // (strip.width * bh))
+    for first in range(0, pages, per_chunk):
+        count = min(per_chunk, pages - first)
+        frames = np.frombuffer(strip.crop(0, first * bh, strip.width, count * bh).write_to_memory(),
+                               dtype=np.uint8).reshape(count, bh, strip.width, strip.bands)
+        img = _from_frames(frames[:, rows, left : left + fw])
+        if kv >= 2 and fh % kv == 0 and not pad:
+            img = img.shrinkv(kv)
+        if kh >= 2:
+            img = img.shrinkh(kh)
+        if th != fh:
+            img = img.reducev(img.height / ((th + 2 * opad) * count), kernel="lanczos3")
+        if tw != fw:
+            img = img.reduceh(img.width / tw, kernel="lanczos3")
+        if (img.width, img.height) != (tw, (th + 2 * opad) * count):
             return None
-        img = _frames_rows(img, th + 2 * opad, pages, lambda frame: frame[opad : opad + th])
-    if alpha:
-        img = img.unpremultiply()
-    if img.format != "uchar":
-        img = img.cast("uchar")
-    if (img.width, img.height) != (tw, th * pages):
-        return None
-    return img
+        shrunk = np.frombuffer(img.write_to_memory(), dtype=np.uint8).reshape(count, th + 2 * opad, tw, -1)
+        out[first : first + count] = shrunk[:, opad : opad + th]
+        del frames, img, shrunk  # before the next chunk's are made
+    img = _from_frames(out)
+    return img.unpremultiply().cast("uchar") if alpha else img
+
+
+def _from_frames(frames: Any) -> Any:
+    """A libvips strip of a numpy array of frames (frames x rows x columns x bands, uchar)."""
+    import numpy as np
+
+    frames = np.ascontiguousarray(frames)
+    pages, height, width, bands = frames.shape
+    # `.copy()`: an operation, which pyvips gives the reference to `frames` that keeps the pixels
+    # alive. `copy_memory()` of the bare memory image answers that very image without it
+    # (libvips does not copy what is in memory already), and the pixels were freed under it.
+    return _pyvips().Image.new_from_memory(frames.data, width, height * pages, bands, "uchar").copy()
 
 
 def _animated_from_strip(strip: Any, bw: int, bh: int, p: Plan, w: int, h: int) -> Any:
-    """One animated variant from the decoded frames (a strip of pages bw x bh).
-
-    The variant's part of every frame is cut and the whole strip shrunk at once (see
-    _reduce_pages): one pipeline, not one a frame (24 small frames: ~5x faster).
-    """
+    """One animated variant from the decoded frames (a strip of pages bw x bh): the variant's
+    part of every frame, shrunk (_reduce_pages)."""
     if (p.width, p.height) == (bw, bh) and p.crop == (0, 0, w, h):
         return strip
-    pages = strip.height // bh
-    left, top, cw, ch = _frame_box(bw, bh, p, w, h)
     vips = _pyvips()
-    if ch == bh:  # the same columns of every frame
-        frames = strip if cw == bw else strip.crop(left, 0, cw, strip.height)
-    else:
-        frames = _frames_rows(strip, bh, pages, lambda frame: frame[top : top + ch, left : left + cw])
-    out = _reduce_pages(frames, cw, ch, p.width, p.height, pages)
+    out = _reduce_pages(strip, bh, _frame_box(bw, bh, p, w, h), p.width, p.height)
     if out is None:
         return _animated_frame_by_frame(strip, bw, bh, p, w, h)
     out = out.copy_memory().copy(interpretation=strip.interpretation)
