@@ -17,13 +17,6 @@ RECORD_SORT_KEY = "IDEMPOTENCY"
 
 class SpreadDynamoDBPersistenceLayer(DynamoDBPersistenceLayer):
     def __init__(self, table_name: str, **kwargs: Any):
-        if "boto3_client" not in kwargs and "boto3_session" not in kwargs:
-            # boto3's default session, which the function's other clients load already: powertools'
-            # default is a session of its own, whose set-up took ~100 ms of CPU at every cold
-            # start against ~40 ms for one more client (bench/bench_coldstart.py).
-            import boto3
-
-            kwargs["boto3_client"] = boto3.client("dynamodb")
         super().__init__(
             table_name=table_name, key_attr="pk", sort_key_attr="sk", expiry_attr="ttl", **kwargs
         )
