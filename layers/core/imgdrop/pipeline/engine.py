@@ -490,15 +490,18 @@ def _reduce_pages(strip: Any, bh: int, box: tuple[int, int, int, int], tw: int, 
         if pad > max(8, fh // 4):
             pad = 0
     opad = pad * th // fh
-    # each frame's rows, in the frames of the chunk read below (the box's rows only), padded
-    rows = [min(max(row, 0), fh - 1) for row in range(-pad, fh + pad)]
+    # the box's rows of each frame (a chunk is read whole frames high), with copies of its edge
+    # rows above and below when padded
+    rows: list[int] | slice = (
+        [top + min(max(row, 0), fh - 1) for row in range(-pad, fh + pad)] if pad else slice(top, top + fh)
+    )
     out = np.empty((pages, th, tw, strip.bands), dtype=np.uint8)
     per_chunk = max(1, CHUNK_PIXELS // (fw * bh))
     for first in range(0, pages, per_chunk):
         count = min(per_chunk, pages - first)
         frames = np.frombuffer(strip.crop(left, first * bh, fw, count * bh).write_to_memory(),
                                dtype=np.uint8).reshape(count, bh, fw, strip.bands)
-        img = _from_frames(frames[:, rows] if pad else frames[:, top : top + fh])
+        img = _from_frames(frames[:, rows])
         if kv >= 2 and fh % kv == 0 and not pad:
             img = img.shrinkv(kv)
         if kh >= 2:
