@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from imgdrop.errors import ImageRejected, ImgdropError
@@ -428,7 +429,14 @@ def _animated_variant(source: _Input, p: Plan, src: _Source) -> Any:
 
 
 def _join_frames(frames: list[Any], like: Any, page_height: int) -> Any:
-    out = _pyvips().Image.arrayjoin(frames, across=1).copy()
+    return _animation_like(_pyvips().Image.arrayjoin(frames, across=1), like, page_height)
+
+
+def _animation_like(img: Any, like: Any, page_height: int) -> Any:
+    """``img`` (a strip of frames page_height high) with the interpretation, timing and loop of
+    the animation ``like``. A copy: set_type writes in place, and the copy carries pyvips'
+    references to any numpy pixels under ``img``."""
+    out = img.copy(interpretation=like.interpretation)
     for name in like.get_fields():
         if name in ("delay", "loop", "n-pages", "background", "gif-loop"):
             out.set_type(like.get_typeof(name), name, like.get(name))
@@ -472,8 +480,6 @@ def _reduce_pages(strip: Any, bh: int, box: tuple[int, int, int, int], tw: int, 
     deadlocked libvips' thread pool about once in 30 renders (bench/stress_animation.py), and
     hung CI.
     """
-    import numpy as np
-
     left, top, fw, fh = box
     pages = strip.height // bh
     alpha = strip.bands == 4
@@ -522,8 +528,6 @@ def _reduce_pages(strip: Any, bh: int, box: tuple[int, int, int, int], tw: int, 
 
 def _from_frames(frames: Any) -> Any:
     """A libvips strip of a numpy array of frames (frames x rows x columns x bands, uchar)."""
-    import numpy as np
-
     frames = np.ascontiguousarray(frames)
     pages, height, width, bands = frames.shape
     # `.copy()`: an operation, which pyvips gives the reference to `frames` that keeps the pixels
@@ -537,16 +541,10 @@ def _animated_from_strip(strip: Any, bw: int, bh: int, p: Plan, w: int, h: int) 
     part of every frame, shrunk (_reduce_pages)."""
     if (p.width, p.height) == (bw, bh) and p.crop == (0, 0, w, h):
         return strip
-    vips = _pyvips()
     out = _reduce_pages(strip, bh, _frame_box(bw, bh, p, w, h), p.width, p.height)
     if out is None:
         return _animated_frame_by_frame(strip, bw, bh, p, w, h)
-    out = out.copy(interpretation=strip.interpretation)  # in memory already (numpy)
-    for name in strip.get_fields():
-        if name in ("delay", "loop", "n-pages", "background", "gif-loop"):
-            out.set_type(strip.get_typeof(name), name, strip.get(name))
-    out.set_type(vips.GValue.gint_type, "page-height", p.height)
-    return out
+    return _animation_like(out, strip, p.height)  # in memory already (numpy)
 
 
 def _animated_frame_by_frame(strip: Any, bw: int, bh: int, p: Plan, w: int, h: int) -> Any:
@@ -559,14 +557,8 @@ def _animated_frame_by_frame(strip: Any, bw: int, bh: int, p: Plan, w: int, h: i
             _region(strip.crop(0, i * bh, bw, bh), bw / w, bh / h, p.crop, (w, h)), p.width, p.height
         )
         buf[i * frame_bytes : (i + 1) * frame_bytes] = frame.write_to_memory()
-    vips = _pyvips()
-    out = vips.Image.new_from_memory(buf, p.width, p.height * pages, strip.bands, "uchar")
-    out = out.copy(interpretation=strip.interpretation)
-    for name in strip.get_fields():
-        if name in ("delay", "loop", "n-pages", "background", "gif-loop"):
-            out.set_type(strip.get_typeof(name), name, strip.get(name))
-    out.set_type(vips.GValue.gint_type, "page-height", p.height)
-    return out
+    out = _pyvips().Image.new_from_memory(buf, p.width, p.height * pages, strip.bands, "uchar")
+    return _animation_like(out, strip, p.height)
 
 
 def _decode_heic(source: _Input, width: int, height: int) -> tuple[Any, _Source]:
