@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+import socket
 import time
 from pathlib import Path
 
@@ -133,10 +135,54 @@ def test_a_broken_file_ends_failed(local_stack):
     assert image["errors"], image
 
 
+def _aws_process(stack) -> int:
+    """The pid of the stack's AWS process (moto and the CDN), from its banner."""
+    found = re.search(r"AWS endpoint .*in process (\d+);", stack.stdout_path.read_text())
+    assert found, stack.stdout_path.read_text()
+    return int(found.group(1))
+
+
+def _gone(pid: int, within: float) -> bool:
+    """Whether the process ended within `within` s (a zombie has: an orphan's reaper may be slow)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _listening(url: str) -> bool:
+    host, port = url.removeprefix("http://").split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
 def test_the_stack_stops_cleanly_on_sigterm(start_stack, tmp_path: Path):
     stack = start_stack(tmp_path)
+    aws = _aws_process(stack)
     assert requests.get(f"{stack.api_url}/v1/health", timeout=TIMEOUT).status_code == 200
     started = time.monotonic()
     assert stack.stop() == 0, stack.logs()[-3000:]
     assert time.monotonic() - started < 10
     assert "stopping" in stack.logs()
+    assert _gone(aws, within=1)
+
+
+def test_the_aws_process_ends_when_the_stack_is_killed(start_stack, tmp_path: Path):
+    """SIGKILL leaves the stack no time to stop anything: its AWS process sees its stdin close
+    and ends itself, freeing its ports, instead of serving on as an orphan."""
+    stack = start_stack(tmp_path)
+    aws = _aws_process(stack)
+    assert _listening(stack.aws_url)
+    stack.process.kill()
+    stack.process.wait(TIMEOUT)
+    assert _gone(aws, within=10), stack.logs()[-3000:]
+    assert not _listening(stack.aws_url)

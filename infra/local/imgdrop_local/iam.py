@@ -149,9 +149,11 @@ def role_name(logical_id: str) -> str:
     return f"{logical_id}Role"  # the logical id SAM gives the role it generates
 
 
-def setup(session: Any, stack: Stack) -> Identities:
+def setup(session: Any, stack: Stack, *,
+          give_admin_key: Callable[[], None] | None = None) -> Identities:
     """Create the administrator and one role per function (with its policies, inline) in moto,
-    and assume each role. Run it before `enable()`: moto authorizes nothing yet."""
+    and assume each role. Run it before `enable()`: moto authorizes nothing yet.
+    `give_admin_key` does `give_admin_the_dummy_key` where moto runs (by default: here)."""
     iam = session.client("iam")
     sts = session.client("sts")
     admin_policy = {"Version": "2012-10-17",
@@ -159,7 +161,7 @@ def setup(session: Any, stack: Stack) -> Identities:
     user = iam.create_user(UserName=ADMIN_USER)["User"]
     iam.put_user_policy(UserName=ADMIN_USER, PolicyName="AdministratorAccess",
                         PolicyDocument=json.dumps(admin_policy))
-    _give_admin_the_dummy_key()
+    (give_admin_key or give_admin_the_dummy_key)()
     admin = Identity("admin", user["Arn"], ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY)
 
     functions: dict[str, Identity] = {}
@@ -183,7 +185,7 @@ def setup(session: Any, stack: Stack) -> Identities:
     return Identities(admin, functions, policies)
 
 
-def _give_admin_the_dummy_key() -> None:
+def give_admin_the_dummy_key() -> None:
     """moto mints random key ids; the administrator's must be the dummy `testing` that the banner
     announces and every tool already uses."""
     from moto.iam.models import iam_backends
@@ -199,14 +201,12 @@ def _give_admin_the_dummy_key() -> None:
 # ---------------------------------------------------------------- switching it on and off
 
 
-def enable(identities: Identities) -> None:
-    """Enforce IAM in moto (this process: the in-process mock or the threaded server) and sign
-    every request with the credentials of the function that makes it."""
+def enforce_in_moto() -> None:
+    """moto, in this process (the in-process mock or the threaded server), enforces IAM from now on."""
     from moto import settings
     from moto.core.authorization import ActionAuthenticatorMixin
 
     patch_moto()
-    _install_credentials()
     with _lock:
         if _state.saved_settings is None:
             _state.saved_settings = (settings.INITIAL_NO_AUTH_ACTION_COUNT,
@@ -214,11 +214,9 @@ def enable(identities: Identities) -> None:
         # moto reads the module attribute on every request (the environment variable only at import).
         settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
         ActionAuthenticatorMixin.request_count = 0
-        _state.identities = identities
-    _forget_cached_clients()
 
 
-def disable() -> None:
+def _stop_enforcing_in_moto() -> None:
     from moto import settings
     from moto.core.authorization import ActionAuthenticatorMixin
 
@@ -228,6 +226,21 @@ def disable() -> None:
             settings.INITIAL_NO_AUTH_ACTION_COUNT = count
             ActionAuthenticatorMixin.request_count = requests
             _state.saved_settings = None
+
+
+def enable(identities: Identities, *, enforce: Callable[[], None] | None = None) -> None:
+    """Enforce IAM in moto (`enforce`: `enforce_in_moto` where moto runs, by default here) and sign
+    every request with the credentials of the function that makes it."""
+    (enforce or enforce_in_moto)()
+    _install_credentials()
+    with _lock:
+        _state.identities = identities
+    _forget_cached_clients()
+
+
+def disable() -> None:
+    _stop_enforcing_in_moto()  # a no-op where moto runs in another process
+    with _lock:
         _state.identities = None
     _forget_cached_clients()
 

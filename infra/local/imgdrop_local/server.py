@@ -17,6 +17,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .aws_process import AwsProcess, AwsProcessError
 from .template import DEV_JWT_SECRET, REGION, REPO_ROOT, cors_origins, create_resources, load
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def _check_port(port: int, host: str = "127.0.0.1") -> None:
             raise PortInUse(f"{host}:{port} is in use ({exc.strerror})") from exc
 
 
-def _setup_logging() -> None:
+def setup_logging() -> None:
     level = os.environ.get("IMGDROP_LOCAL_LOG_LEVEL", "INFO").upper()
     formatter = logging.Formatter("%(asctime)s %(name)-22s %(message)s", "%H:%M:%S")
     root = logging.getLogger()
@@ -110,12 +111,14 @@ def moto_server(port: int, expose_headers: list[str], secret_for: SecretLookup |
     moto-issued credentials) and _ExposeHeaders."""
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+    from . import moto_fast
     from .atomic_writes import make_conditional_writes_atomic
     from .dispatcher import notify_multipart_uploads_as_s3
     from .s3_guard import PresignedRequestGuard, local_secret_for, moto_cors_rules
 
     make_conditional_writes_atomic()
     _serialize_table_iterations()
+    moto_fast.apply()
     notify_multipart_uploads_as_s3()  # one ObjectCreated:CompleteMultipartUpload, as S3 sends
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
@@ -203,17 +206,19 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
     }
     apply_environment(stack, local_env)
 
-    rules = (stack.bucket_properties.get("CorsConfiguration") or {}).get("CorsRules") or []
-    moto = moto_server(aws_port, sorted({h for rule in rules for h in rule.get("ExposedHeaders", [])}))
-    moto.start()
-    stoppers: list[Any] = [moto.stop]
+    # moto and the CDN run in a process of their own (aws_process: why), started with the
+    # environment above; it ends when this process does, however that happens.
+    aws = AwsProcess.start(aws_port, cdn_port)
+    stoppers: list[Any] = [aws.stop]
+    _AWS[0] = aws
     try:
         session = boto3.session.Session(region_name=REGION)
         create_resources(session, stack, jwt_secret=secret)
         # IAM as deployed: each function calls with its role's credentials, moto enforces the
         # role's policies; the dummy credentials (testing) are the administrator's.
-        iam.enable(iam.setup(session, stack))
-        stoppers.append(iam.disable)
+        identities = iam.setup(session, stack, give_admin_key=lambda: aws.call("admin_key"))
+        iam.enable(identities, enforce=lambda: aws.call("enforce"))
+        stoppers.insert(0, iam.disable)
         session = boto3.session.Session(region_name=REGION)  # resolves who calls, on every call
         log.info("moto on %s: table %s, bucket %s; IAM enforced, one role per function",
                  aws_url, stack.table_name, stack.bucket_name)
@@ -242,19 +247,17 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
 
         from . import cdn
 
-        local_cdn = cdn.start(stack, cdn_port)
-        stoppers.insert(0, local_cdn.stop)
-        edge_down = local_cdn.cdn.edge.unavailable_reason
+        edge_down = aws.edge_down
 
         token = dev_token(secret)
         lines = [
             "",
             f"  API            {api_url}/v1   (docs: {api_url}/v1/docs)",
             f"  uploader page  {api_url}/",
-            f"  AWS endpoint   {aws_url}   (moto, {REGION}; dummy credentials testing are admin,",
-            "                 each function calls as its role: IAM enforced)",
+            f"  AWS endpoint   {aws_url}   (moto, {REGION}, in process {aws.process.pid}; dummy credentials",
+            "                 testing are admin, each function calls as its role: IAM enforced)",
             f"  table {stack.table_name}, bucket {stack.bucket_name}",
-            f"  CDN            {local_cdn.url}   (template.yaml's distribution: public/ unsigned, the rest",
+            f"  CDN            {aws.cdn_url}   (template.yaml's distribution: public/ unsigned, the rest",
             f"                 signed by key pair {cdn.LOCAL_CDN_KEY_PAIR_ID}, dev key in {cdn.state_dir()})",
         ]
         if edge_down:
@@ -283,7 +286,12 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
             except Exception:  # noqa: BLE001 - keep stopping the rest
                 log.exception("while stopping")
         _STOPPING[0] = "the interpreter's exit"
+        _AWS[0] = None
     return 0
+
+
+# The running stack's AWS process, for main()'s SIGUSR1 forwarding.
+_AWS: list[Any] = [None]
 
 
 # Ctrl-C or SIGTERM stops the stack within this many seconds (8 at worst), whatever is still at work.
@@ -310,7 +318,7 @@ def _arm_stop_watchdog(deadline_s: float) -> None:
 
 
 def main() -> int:
-    _setup_logging()
+    setup_logging()
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -321,16 +329,22 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    # `kill -USR1 <pid>` prints every thread's stack to stderr and the stack goes on: what a
-    # stack that stopped answering is waiting for (the e2e tests send it before a test times out).
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # `kill -USR1 <pid>` prints every thread's stack to stderr, this process's and then its AWS
+    # process's, and the stack goes on: what a stack that stopped answering is waiting for (the
+    # e2e tests send it before a test times out).
+    def forward_to_aws(signum: int, _frame: Any) -> None:
+        if _AWS[0] is not None:
+            _AWS[0].signal(signum)
+
+    signal.signal(signal.SIGUSR1, forward_to_aws)
+    faulthandler.register(signal.SIGUSR1, all_threads=True, chain=True)
     os.chdir(REPO_ROOT)
     # The functions' loggers (powertools) write to sys.stdout; keep stdout for the banner.
     banner = sys.stdout
     sys.stdout = sys.stderr
     try:
         return run(stop, banner)
-    except PortInUse as exc:
+    except (PortInUse, AwsProcessError) as exc:
         log.error("%s: set IMGDROP_API_PORT / IMGDROP_AWS_PORT / IMGDROP_CDN_PORT", exc)
         return 1
     finally:
