@@ -183,6 +183,15 @@ def test_the_store_builds_its_own_client_when_given_none(table_name):
     assert index.find("acme", "c3a5f00f12345678", 8) == [("img-a", 0)]
 
 
+def test_a_request_the_client_no_longer_checks_is_still_refused_as_a_storage_error(table_name):
+    """The store's own client skips botocore's client-side check (which raises ParamValidationError,
+    not a ClientError): DynamoDB's own refusal ends as StorageError."""
+    store = DynamoHashIndexStore(table_name)
+    store.table_name = ""  # an invalid table name, which botocore would have refused before sending
+    with pytest.raises(StorageError):
+        store.batch_get(["T#acme#NDUP#x"])
+
+
 def test_migration_backfills_ready_images_and_purges_the_old_layout(client, table_name):
     def image(image_id, status, phash, variants=True):
         client.put_item(

@@ -214,11 +214,16 @@ class DynamoHashIndexStore:
 
     @property
     def client(self) -> Any:
-        """The low-level DynamoDB client; built on first use (honours AWS_ENDPOINT_URL)."""
+        """The low-level DynamoDB client; built on first use (honours AWS_ENDPOINT_URL).
+
+        It skips botocore's client-side check of each request against the API model: this store
+        builds every request itself, never from input, and DynamoDB checks them anyway. The
+        check was half the client's CPU for a lookup's 840 keys (8 of 17.5 ms)."""
         if self._client is None:
             import boto3
+            from botocore.config import Config
 
-            self._client = boto3.client("dynamodb")
+            self._client = boto3.client("dynamodb", config=Config(parameter_validation=False))
         return self._client
 
     @staticmethod
