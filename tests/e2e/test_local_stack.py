@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import signal
 import socket
 import time
 from pathlib import Path
@@ -186,3 +188,12 @@ def test_the_aws_process_ends_when_the_stack_is_killed(start_stack, tmp_path: Pa
     stack.process.wait(TIMEOUT)
     assert _gone(aws, within=10), stack.logs()[-3000:]
     assert not _listening(stack.aws_url)
+
+
+def test_the_stack_stops_with_an_error_when_its_aws_process_dies(start_stack, tmp_path: Path):
+    stack = start_stack(tmp_path)
+    aws = _aws_process(stack)
+    os.kill(aws, signal.SIGKILL)
+    assert stack.process.wait(TIMEOUT) == 1
+    assert "the AWS process (moto, the CDN) exited with -9: stopping the stack" in stack.logs()
+    assert not _listening(stack.api_url)

@@ -211,6 +211,7 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
     aws = AwsProcess.start(aws_port, cdn_port)
     stoppers: list[Any] = [aws.stop]
     _AWS[0] = aws
+    exit_code = 0
     try:
         session = boto3.session.Session(region_name=REGION)
         create_resources(session, stack, jwt_secret=secret)
@@ -275,7 +276,11 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
         print("\n".join(lines), file=banner, flush=True)
 
         while not stop.wait(0.5):
-            pass
+            if aws.process.poll() is not None:  # every AWS call would fail from now on
+                log.error("the AWS process (moto, the CDN) exited with %s: stopping the stack",
+                          aws.process.returncode)
+                exit_code = 1
+                break
         log.info("stopping")
     finally:
         _STOPPING[0] = "the stoppers"
@@ -287,7 +292,7 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
                 log.exception("while stopping")
         _STOPPING[0] = "the interpreter's exit"
         _AWS[0] = None
-    return 0
+    return exit_code
 
 
 # The running stack's AWS process, for main()'s SIGUSR1 forwarding.
