@@ -349,8 +349,11 @@ def main() -> int:
     sys.stdout = sys.stderr
     try:
         return run(stop, banner)
-    except (PortInUse, AwsProcessError) as exc:
+    except PortInUse as exc:
         log.error("%s: set IMGDROP_API_PORT / IMGDROP_AWS_PORT / IMGDROP_CDN_PORT", exc)
+        return 1
+    except AwsProcessError as exc:  # a port taken meanwhile, or moto or the CDN failed to start
+        log.error("the AWS process did not start: %s", exc)
         return 1
     finally:
         sys.stdout = banner
