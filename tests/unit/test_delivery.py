@@ -335,15 +335,15 @@ def test_the_services_build_delivery_from_the_settings(keys):
     from imgdrop.services import build_services
     from imgdrop.settings import Settings
 
-    settings = Settings(
-        TABLE_NAME="t",
-        BUCKET_NAME="b",
-        CDN_BASE_URL="http://127.0.0.1:3001",
-        CDN_KEY_PAIR_ID=KEY_ID,
-        CDN_PRIVATE_KEY_SECRET_ARN="arn:aws:secretsmanager:us-east-1:1:secret:k-abcdef",
-        SIGNED_URL_WINDOW_SECONDS=7200,
-        CDN_DISTRIBUTION_ID="E123",
-    )
+    settings = Settings.from_environment({
+        "TABLE_NAME": "t",
+        "BUCKET_NAME": "b",
+        "CDN_BASE_URL": "http://127.0.0.1:3001",
+        "CDN_KEY_PAIR_ID": KEY_ID,
+        "CDN_PRIVATE_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:k-abcdef",
+        "SIGNED_URL_WINDOW_SECONDS": "7200",
+        "CDN_DISTRIBUTION_ID": "E123",
+    })
     services = build_services(settings)
     d = services.delivery
     assert d.base_url == "http://127.0.0.1:3001"

@@ -29,7 +29,7 @@ def test_part_plan(size, plan):
 
 
 def test_multipart_is_for_items_over_the_threshold_or_asking():
-    settings = Settings(TABLE_NAME="t", BUCKET_NAME="b")
+    settings = Settings.from_environment({"TABLE_NAME": "t", "BUCKET_NAME": "b"})
     assert settings.multipart_threshold_bytes == 100 * MIB and settings.max_upload_bytes == 2 * GIB
     assert not wanted(100 * MIB, {}, settings)
     assert wanted(100 * MIB + 1, {}, settings)

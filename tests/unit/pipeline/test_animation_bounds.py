@@ -142,8 +142,8 @@ def test_the_budget_is_a_setting_of_the_process_function():
     from imgdrop.settings import Settings
 
     env = {"TABLE_NAME": "t", "BUCKET_NAME": "b"}
-    assert Settings.model_validate(env).max_animation_pixels == DEFAULT_MAX_ANIMATION_PIXELS
-    assert Settings.model_validate(env | {"MAX_ANIMATION_PIXELS": "5000"}).max_animation_pixels == 5000
+    assert Settings.from_environment(env).max_animation_pixels == DEFAULT_MAX_ANIMATION_PIXELS
+    assert Settings.from_environment(env | {"MAX_ANIMATION_PIXELS": "5000"}).max_animation_pixels == 5000
 
 
 def test_stills_and_first_page_formats_are_not_counted_against_it():
