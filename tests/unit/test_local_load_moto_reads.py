@@ -9,7 +9,7 @@ import threading
 import boto3
 from moto import mock_aws
 
-from imgdrop_local.server import _serialize_table_iterations
+from imgdrop_local.aws_process import _serialize_table_iterations
 
 
 def test_a_get_item_waits_for_a_query_iterating_the_table():

@@ -14,13 +14,13 @@ answer:
   base64 for bytes, and leave anything else (a timestamp) to moto's serializer.
 - **A query of a table's own key.** moto collects and sorts every item of the table, then keeps
   those of the queried partition, under the lock that serializes its reads with its writes
-  (`server._serialize_table_iterations`): each image's webhook lookup sorted the whole table,
+  (`aws_process._serialize_table_iterations`): each image's webhook lookup sorted the whole table,
   near-duplicate buckets included. Hand such a query its partition's items only; queries of an
   index still read the whole table, as moto keeps no index.
 
 `tests/unit/test_local_moto_fast.py` compares the answers with moto's own.
 
-Local only, and in moto's process only (`server.moto_server`).
+Local only, and in moto's process only (`aws_process.moto_server`).
 """
 
 from __future__ import annotations

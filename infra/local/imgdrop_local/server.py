@@ -1,5 +1,6 @@
-"""`python -m imgdrop_local`: moto's server, the resources of template.yaml, the HTTP API
-emulation and the dispatcher, in one foreground process that stops cleanly on Ctrl-C or SIGTERM.
+"""`python -m imgdrop_local`: the resources of template.yaml, the HTTP API emulation, the functions
+and the dispatcher in one foreground process, moto's server and the CDN in a second one that it
+starts (aws_process); both stop cleanly on Ctrl-C or SIGTERM.
 
 stdout carries only the banner (URLs, the dev token, then `imgdrop local stack ready`);
 logs, including the functions' own, go to stderr.
@@ -8,20 +9,16 @@ logs, including the functions' own, go to stderr.
 from __future__ import annotations
 
 import faulthandler
-import functools
 import logging
 import os
 import signal
 import socket
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from .aws_process import AwsProcess, AwsProcessError
 from .template import DEV_JWT_SECRET, REGION, REPO_ROOT, cors_origins, create_resources, load
-
-if TYPE_CHECKING:
-    from .s3_guard import SecretLookup
 
 log = logging.getLogger("imgdrop_local")
 
@@ -57,88 +54,6 @@ def setup_logging() -> None:
     own.propagate = False
     for noisy in ("werkzeug", "botocore", "boto3", "urllib3", "moto", "s3transfer", "pynamodb", "pyvips"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-class _ExposeHeaders:
-    """WSGI middleware: moto answers S3 CORS without the rule's ExposedHeaders (ETag), which
-    browsers then refuse to show to the page; add them to every answer that allows an origin."""
-
-    def __init__(self, app: Any, expose: list[str]):
-        self.app = app
-        self.expose = ", ".join(expose)
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if not self.expose or "HTTP_ORIGIN" not in environ:
-            return self.app(environ, start_response)
-
-        def add(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            names = {k.lower() for k, _ in headers}
-            if "access-control-allow-origin" in names and "access-control-expose-headers" not in names:
-                headers = [*headers, ("Access-Control-Expose-Headers", self.expose)]
-            return start_response(status, headers, exc_info)
-
-        return self.app(environ, add)
-
-
-def _serialize_table_iterations() -> None:
-    """moto's Query and Scan iterate a table's item dicts while the server's other threads write;
-    and GetItem of a missing item writes too (a table with a sort key keeps its items in a
-    defaultdict, which the lookup fills with an empty partition). Either way a partition added
-    meanwhile fails the Query or Scan with `RuntimeError: dictionary changed size during
-    iteration` (a 500 the SDK retries). Take the lock that already serializes moto's item
-    writes (atomic_writes) around them, as DynamoDB reads never fail so."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    from .atomic_writes import _lock
-
-    for name in ("query", "scan", "get_item"):
-        original = getattr(DynamoDBBackend, name)
-        if getattr(original, "_imgdrop_serialized", False):
-            continue
-
-        @functools.wraps(original)
-        def serialized(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
-            with _lock:
-                return __original(self, *args, **kwargs)
-
-        serialized._imgdrop_serialized = True  # type: ignore[attr-defined]
-        setattr(DynamoDBBackend, name, serialized)
-
-
-def moto_server(port: int, expose_headers: list[str], secret_for: SecretLookup | None = None) -> Any:
-    """moto's ThreadedMotoServer on 127.0.0.1, its WSGI app wrapped in PresignedRequestGuard (S3's
-    refusals of presigned requests, checked with `secret_for`, by default the process's own and
-    moto-issued credentials) and _ExposeHeaders."""
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-
-    from . import moto_fast
-    from .atomic_writes import make_conditional_writes_atomic
-    from .dispatcher import notify_multipart_uploads_as_s3
-    from .s3_guard import PresignedRequestGuard, local_secret_for, moto_cors_rules
-
-    make_conditional_writes_atomic()
-    _serialize_table_iterations()
-    moto_fast.apply()
-    notify_multipart_uploads_as_s3()  # one ObjectCreated:CompleteMultipartUpload, as S3 sends
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
-    from werkzeug.serving import make_server
-
-    class Server(ThreadedMotoServer):
-        def _server_entry(self) -> None:
-            guard = PresignedRequestGuard(DomainDispatcherApplication(create_backend_app),
-                                          secret_for or local_secret_for, region=REGION,
-                                          cors_rules=moto_cors_rules)
-            app = _ExposeHeaders(guard, expose_headers)
-            self._server = make_server(self._ip_address, self._port, app, True,
-                                       request_handler=MotoRequestHandler)
-            self._server_ready_event.set()
-            self._server.serve_forever()
-
-    return Server(ip_address="127.0.0.1", port=port, verbose=False)
 
 
 def _cdn_port() -> int:
@@ -248,7 +163,6 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
 
         from . import cdn
 
-        edge_down = aws.edge_down
 
         token = dev_token(secret)
         lines = [
@@ -261,8 +175,8 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
             f"  CDN            {aws.cdn_url}   (template.yaml's distribution: public/ unsigned, the rest",
             f"                 signed by key pair {cdn.LOCAL_CDN_KEY_PAIR_ID}, dev key in {cdn.state_dir()})",
         ]
-        if edge_down:
-            lines.append(f"  edge function  not running: {edge_down}; the CDN answers 502")
+        if aws.edge_down:
+            lines.append(f"  edge function  not running: {aws.edge_down}; the CDN answers 502")
         if failed:
             lines.append(f"  not loaded     {', '.join(failed)} (see the log above)")
         if token:
