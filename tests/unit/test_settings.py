@@ -55,6 +55,15 @@ def test_every_problem_is_named_at_once():
         assert problem in message
 
 
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf"])
+def test_a_number_that_is_not_finite_is_refused(value):
+    """NaN compares false with every bound, so it would pass them all (pydantic refused it)."""
+    with pytest.raises(ValueError, match=f"WEBHOOK_TIMEOUT_SECONDS: '{value}' is not a number"):
+        Settings.from_environment(NAMES | {"WEBHOOK_TIMEOUT_SECONDS": value})
+    with pytest.raises(ValueError, match="WEBHOOK_RETRY_CAP_SECONDS"):
+        Settings.from_environment(NAMES | {"WEBHOOK_RETRY_CAP_SECONDS": value})
+
+
 def test_the_jwt_secret_stays_out_of_the_repr():
     settings = Settings.from_environment(NAMES | {"JWT_SECRET": "s3cr3t-value"})
     assert settings.jwt_secret == "s3cr3t-value"

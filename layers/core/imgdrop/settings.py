@@ -10,6 +10,7 @@ wrong type or out of bounds fails the cold start with every problem named, as py
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any, Literal
@@ -41,7 +42,10 @@ def _number(kind: type) -> Callable[[Any], Any]:
     def parse(value: Any) -> Any:
         if isinstance(value, bool) or (kind is int and isinstance(value, float)):
             raise ValueError(value)
-        return kind(value if isinstance(value, int | float) else str(value).strip())
+        number = kind(value if isinstance(value, int | float) else str(value).strip())
+        if not math.isfinite(number):  # NaN compares false with every bound, and would pass them
+            raise ValueError(value)
+        return number
 
     return parse
 
