@@ -16,7 +16,9 @@ stack answer ~80 GETs a second and measured mostly that.
 from __future__ import annotations
 
 import argparse
+import io
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -32,7 +34,8 @@ for path in (REPO / "tests" / "e2e", REPO / "layers" / "core", REPO / "infra" / 
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from api_client import SETTLED, Api, jpeg  # noqa: E402
+from api_client import SETTLED, Api  # noqa: E402
+from PIL import Image  # noqa: E402
 
 
 def _e2e_conftest() -> Any:
@@ -91,9 +94,18 @@ class Report:
 
 
 def distinct_jpeg(index: int) -> bytes:
-    """A different small photo-like JPEG per index, so no upload is an exact or near repeat."""
-    color = ((index * 53) % 256, (index * 97) % 256, (index * 31) % 256)
-    return jpeg(320 + index % 7 * 16, 240 + index % 5 * 16, color=color)
+    """A different small photo-like JPEG per index, so no upload is an exact or near repeat.
+
+    Smooth colour fields drawn from a 12x9 grid of random colours (seeded by the index): their
+    perceptual hashes lie 16 bits apart or more across the run, beyond the widest threshold an
+    image may ask for. Images that differ only in colour hash alike (phash reads luminance
+    structure): a run of those is a burst of near-duplicates, and measures dedupe's answers."""
+    rng = random.Random(index)
+    grid = Image.frombytes("RGB", (12, 9), rng.randbytes(12 * 9 * 3))
+    image = grid.resize((320 + index % 7 * 16, 240 + index % 5 * 16), Image.Resampling.BICUBIC)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
 
 
 POLL_FIRST_S = 0.25
