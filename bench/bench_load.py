@@ -34,8 +34,9 @@ for path in (REPO / "tests" / "e2e", REPO / "layers" / "core", REPO / "infra" / 
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from api_client import SETTLED, Api  # noqa: E402
 from PIL import Image  # noqa: E402
+
+from api_client import SETTLED, Api  # noqa: E402
 
 
 def _e2e_conftest() -> Any:
@@ -56,7 +57,15 @@ class Outcome:
     image_id: str | None = None
     status: str | None = None
     seconds_to_ready: float | None = None
+    seconds_to_presign: float | None = None  # the POST /uploads answer
+    seconds_to_sent: float | None = None  # the bytes in S3
     error: str | None = None
+
+    @property
+    def seconds_sent_to_ready(self) -> float | None:
+        if self.seconds_to_ready is None or self.seconds_to_sent is None:
+            return None
+        return self.seconds_to_ready - self.seconds_to_sent
 
 
 @dataclass
@@ -74,8 +83,8 @@ class Report:
     def problems(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.status != "ready"]
 
-    def percentile(self, p: float) -> float:
-        times = sorted(o.seconds_to_ready for o in self.ready if o.seconds_to_ready is not None)
+    def percentile(self, p: float, phase: str = "seconds_to_ready") -> float:
+        times = sorted(getattr(o, phase) for o in self.ready if getattr(o, phase) is not None)
         if not times:
             return float("nan")
         if len(times) == 1:
@@ -90,7 +99,11 @@ class Report:
         return (f"{self.uploads} uploads, {self.concurrency} in flight: {len(self.ready)} ready, "
                 f"{len(self.problems)} not, in {self.wall_seconds:.1f} s -> {self.throughput:.1f} images/s; "
                 f"time to ready p50 {self.percentile(50):.2f} s, p95 {self.percentile(95):.2f} s, "
-                f"max {max((o.seconds_to_ready or 0) for o in self.outcomes):.2f} s")
+                f"max {max((o.seconds_to_ready or 0) for o in self.outcomes):.2f} s\n"
+                f"  of which presign p50 {self.percentile(50, 'seconds_to_presign'):.2f} s, "
+                f"p95 {self.percentile(95, 'seconds_to_presign'):.2f} s; "
+                f"from the bytes in S3 to ready p50 {self.percentile(50, 'seconds_sent_to_ready'):.2f} s, "
+                f"p95 {self.percentile(95, 'seconds_sent_to_ready'):.2f} s")
 
 
 def distinct_jpeg(index: int) -> bytes:
@@ -116,11 +129,16 @@ def upload_one(api: Api, index: int, deadline: float, poll_max: float = 1.0) -> 
     data = distinct_jpeg(index)
     try:
         started = time.monotonic()
-        answer = api.upload(data, filename=f"load-{index}.jpg", title=f"load {index}")
+        item = {"filename": f"load-{index}.jpg", "content_type": "image/jpeg", "size": len(data),
+                "title": f"load {index}"}
+        answer = api.presign([item])[0]
+        outcome.seconds_to_presign = time.monotonic() - started
         outcome.image_id = answer.get("id")
         if "upload" not in answer:
             outcome.error = f"presign refused: {answer}"
             return outcome
+        api.send(answer["upload"], data)
+        outcome.seconds_to_sent = time.monotonic() - started
         interval = POLL_FIRST_S
         while True:
             image = api.image(answer["id"])

@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
 
 from bench_load import distinct_jpeg  # noqa: E402
+
 from imgdrop.dedupe.bands import MAX_THRESHOLD  # noqa: E402
 
 
