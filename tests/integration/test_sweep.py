@@ -6,14 +6,19 @@ everything shown here happens without it — as the sweep must not count on TTL 
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import pytest
+from botocore.exceptions import ClientError
 
+import imgdrop.catalogue.images
 import imgdrop.lifecycle.sweep
+from imgdrop.dedupe.exact import CLAIM
+from imgdrop.delivery.invalidation import Invalidator
 from imgdrop.ids import new_id, utc_now
 from imgdrop.settings import get_settings
-from imgdrop.store.db import image_pk, image_sk
+from imgdrop.store.db import DELETION_SK, Repository, image_pk, image_sk
 
 from lambdas import Functions, china_jpeg, sample, upload
 
@@ -182,7 +187,8 @@ def test_settled_images_are_never_touched_by_the_sweep(functions, aws, clock):
     functions.process_and_finalize(key, len(data))
     before = functions.image(image_id)[1]
     clock(30 * 24 * 3600)
-    assert sweep(functions) == {"expired": [], "failed": [], "recovered": [], "redriven": [], "orphans_removed": []}
+    assert sweep(functions) == {"expired": [], "failed": [], "recovered": [], "redriven": [], "orphans_removed": [],
+                               "deletions_finished": []}
     assert functions.image(image_id)[1]["updated_at"] == before["updated_at"]
 
 
@@ -200,3 +206,108 @@ def test_the_sweep_leaves_an_upload_whose_event_is_merely_queued(functions, aws,
     # When the event is finally delivered, the image settles ready
     functions.process_and_finalize(key, len(data))
     assert functions.image(image_id)[1]["status"] == "ready"
+
+
+# --------------------------------------------------------------------------- stopped deletions
+
+DELETION_GRACE = imgdrop.lifecycle.sweep.DELETION_GRACE.total_seconds()
+
+
+@pytest.fixture
+def invalidations(monkeypatch) -> list[list[str]]:
+    """The paths the CDN was asked to forget (the tests' stack has no distribution)."""
+    asked: list[list[str]] = []
+
+    def record(self, paths, token):
+        asked.append(sorted(paths))
+        return []
+
+    monkeypatch.setattr(Invalidator, "invalidate", record)
+    return asked
+
+
+def deletion_record(aws, image_id: str) -> dict | None:
+    key = {"pk": {"S": image_pk("acme", image_id)}, "sk": {"S": DELETION_SK}}
+    return aws.dynamodb.get_item(TableName=aws.table_name, Key=key).get("Item")
+
+
+def files_of(aws, image_id: str) -> set[str]:
+    return keys(aws, f"uploads/acme/{image_id}") | keys(aws, f"images/acme/{image_id}/") | keys(
+        aws, f"public/acme/{image_id}/"
+    )
+
+
+def ready(functions) -> tuple[str, str]:
+    """A ready image's id and the sha256 its bytes are claimed by."""
+    data = china_jpeg()
+    image_id, key = upload(functions, data)
+    functions.process_and_finalize(key, len(data))
+    return image_id, hashlib.sha256(data).hexdigest()
+
+
+def delete(functions, image_id: str) -> int:
+    return functions.api("DELETE", f"/v1/images/{image_id}", "/v1/images/{id}", path_params={"id": image_id})[0]
+
+
+def test_a_delete_stopped_once_its_record_went_is_finished_by_the_sweep(functions, aws, clock, monkeypatch,
+                                                                        invalidations):
+    image_id, sha = ready(functions)
+    assert files_of(aws, image_id)
+
+    def stopped(record, services):
+        raise RuntimeError("the function stopped here")
+
+    monkeypatch.setattr(imgdrop.catalogue.images, "finish_deletion", stopped)
+    assert delete(functions, image_id) == 204  # gone for the caller: a retry would answer 404
+    monkeypatch.undo()
+    monkeypatch.setattr(Invalidator, "invalidate", lambda self, paths, token: invalidations.append(sorted(paths)))
+    assert functions.image(image_id)[0] == 404
+    # Before the mend, this is where the image's files, its CDN copies and its claim stayed for good.
+    assert files_of(aws, image_id) and invalidations == []
+    assert Repository().claim_owner("acme", CLAIM, sha) == image_id
+    assert deletion_record(aws, image_id) is not None
+
+    clock(DELETION_GRACE - 60)
+    assert sweep(functions)["deletions_finished"] == []  # the DELETE may still be at it
+    assert files_of(aws, image_id)
+
+    clock(DELETION_GRACE + 60)
+    assert sweep(functions)["deletions_finished"] == [image_id]
+    assert files_of(aws, image_id) == set()
+    assert invalidations == [[f"/public/acme/{image_id}/*"]]
+    assert Repository().claim_owner("acme", CLAIM, sha) is None
+    assert deletion_record(aws, image_id) is None
+    assert sweep(functions)["deletions_finished"] == []  # done once
+
+
+def test_a_delete_whose_cdn_invalidation_is_throttled_is_invalidated_by_the_sweep(functions, aws, clock,
+                                                                                  monkeypatch):
+    image_id, sha = ready(functions)
+    asked: list[list[str]] = []
+
+    def throttled_once(self, paths, token):
+        asked.append(sorted(paths))
+        if len(asked) == 1:
+            raise ClientError({"Error": {"Code": "TooManyInvalidationsInProgress"}}, "CreateInvalidation")
+        return ["I2"]
+
+    monkeypatch.setattr(Invalidator, "invalidate", throttled_once)
+    assert delete(functions, image_id) == 204
+    assert files_of(aws, image_id) == set()  # the files went before the CDN refused
+    assert Repository().claim_owner("acme", CLAIM, sha) == image_id
+    assert deletion_record(aws, image_id) is not None
+
+    clock(DELETION_GRACE + 60)
+    assert sweep(functions)["deletions_finished"] == [image_id]
+    assert asked == [[f"/public/acme/{image_id}/*"]] * 2  # asked again, for the same paths
+    assert Repository().claim_owner("acme", CLAIM, sha) is None
+    assert deletion_record(aws, image_id) is None
+
+
+def test_a_delete_that_finishes_leaves_no_deletion_for_the_sweep(functions, aws, clock, invalidations):
+    image_id, _ = ready(functions)
+    assert delete(functions, image_id) == 204
+    assert deletion_record(aws, image_id) is None
+    clock(DELETION_GRACE + 60)
+    assert sweep(functions)["deletions_finished"] == []
+    assert invalidations == [[f"/public/acme/{image_id}/*"]]

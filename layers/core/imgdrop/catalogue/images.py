@@ -14,6 +14,7 @@ from imgdrop.errors import Forbidden, ImgdropError, NotFound, StorageError, Vali
 from imgdrop.ids import now_iso
 from imgdrop.lifecycle import placement
 from imgdrop.models import ImagePatch
+from imgdrop.observability import logger, metrics
 from imgdrop.services import Services
 from imgdrop.store.db import (
     SETTLED,
@@ -156,24 +157,41 @@ def _patch_actions(
 
 
 def delete_image(principal: Principal, image_id: str, services: Services) -> None:
-    """Remove the record, the uploaded original, the variants and every claim the image holds.
-    The record goes first: no processing run can start or store anything for it after that."""
+    """Remove the record, the uploaded original, the variants, their CDN copies and every claim the
+    image holds. The record goes first: no processing run can start or store anything for it after
+    that. It goes with a DeletionRecord, in one transaction: should the rest fail here (the CDN
+    throttling its invalidations, the function stopped), the sweep finishes it, and the caller,
+    whose image is gone, is not told to retry a DELETE that would answer 404."""
     record = get_image(principal, image_id, services)
     _require_change_rights(principal, record)
-    if not services.repo.delete_image(record):
+    if not services.repo.delete_image(record, now_iso()):
         raise NotFound("Image")
+    try:
+        finish_deletion(record, services)
+    except Exception:  # noqa: BLE001 - the DeletionRecord holds what is left; the sweep does it
+        logger.exception("Deletion left to the sweep", extra={"image_id": record.id})
+        metrics.add_metric(name="DeletionsLeftToSweep", unit="Count", value=1)
+
+
+def finish_deletion(record: ImageRecord, services: Services) -> None:
+    """Everything a deleted image held, removed, then its DeletionRecord. Each step may run again
+    (the sweep finishes what a stopped DELETE left): deleting what is gone is a no-op, CloudFront
+    answers a repeated invalidation with the first one, a claim is released only from its owner.
+    The webhook event may then go twice (at least once, as every event)."""
+    tenant = record.tenant
     services.objects.delete([record.upload_key])
-    for prefix in image_prefixes(principal.tenant, record.id):
+    for prefix in image_prefixes(tenant, record.id):
         services.objects.delete_prefix(prefix)
     services.invalidator.invalidate(placement.public_paths(record), "deleted")
     result = record.result or {}
     if result.get("sha256"):
-        services.repo.release_claim(principal.tenant, CLAIM, result["sha256"], record.id)
+        services.repo.release_claim(tenant, CLAIM, result["sha256"], record.id)
     if record.slug:
-        services.repo.release_claim(principal.tenant, "SLUG", record.slug, record.id)
+        services.repo.release_claim(tenant, "SLUG", record.slug, record.id)
     if result.get("phash") and record.variants:
-        services.index.remove(principal.tenant, record.id, result["phash"])
-    webhooks.notify(services, principal.tenant, "image.deleted", present_image(record, services))
+        services.index.remove(tenant, record.id, result["phash"])
+    webhooks.notify(services, tenant, "image.deleted", present_image(record, services))
+    services.repo.deletion_done(tenant, record.id)
 
 
 def similar_images(

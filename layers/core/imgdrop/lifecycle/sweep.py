@@ -1,4 +1,5 @@
-"""The scheduled sweep: uploads that never arrived expire; stuck work is re-driven or failed.
+"""The scheduled sweep: uploads that never arrived expire; stuck work is re-driven or failed;
+deletions that stopped half-way are finished.
 
 It relies on the sparse pending index and the upload window, never on DynamoDB TTL timing, and
 it is patient: an image whose event may still come is left alone (see `patience`).
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from imgdrop.catalogue.images import finish_deletion
 from imgdrop.ids import iso, utc_now
 from imgdrop.lifecycle import transitions
 from imgdrop.lifecycle.finalize import EventPublisher, settle_failure
@@ -27,6 +29,9 @@ from imgdrop.store.storage import parse_upload_key
 EXPIRED_RETENTION = timedelta(days=7)
 # Slack beyond the longest time an S3 event can legitimately take to be processed.
 PROCESSING_GRACE = timedelta(minutes=15)
+# A DELETE finishes its own deletion within the API's 29 s: one still unfinished after this
+# stopped half-way, and the sweep does the rest (not sooner, not to race the DELETE itself).
+DELETION_GRACE = timedelta(minutes=5)
 
 
 def patience(settings: Settings) -> timedelta:
@@ -49,6 +54,8 @@ class SweepReport:
     # arrived, never processed (a lost S3 event): sent through the pipeline again
     redriven: list[str] = field(default_factory=list)
     orphans_removed: list[str] = field(default_factory=list)
+    # deleted images whose files, CDN copies, claims or event a stopped DELETE left behind
+    deletions_finished: list[str] = field(default_factory=list)
 
 
 def sweep(services: Services, events: EventPublisher) -> SweepReport:
@@ -86,6 +93,10 @@ def sweep(services: Services, events: EventPublisher) -> SweepReport:
             report.recovered.append(record.id)
         elif settled == "failed":
             report.failed.append(record.id)
+
+    for deletion in services.repo.iter_deletions(iso(now - DELETION_GRACE)):
+        finish_deletion(deletion.deleted_image(), services)
+        report.deletions_finished.append(deletion.image_id)
 
     window_start = now - timedelta(seconds=services.settings.upload_expiry_seconds) - PROCESSING_GRACE
     for key, modified in services.objects.list_keys("uploads/"):

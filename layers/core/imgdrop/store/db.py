@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 
 from pynamodb.attributes import (
     Attribute,
@@ -79,6 +79,9 @@ class JSONText(Attribute[Any]):
         return json.loads(value)
 
 
+_Indexed = TypeVar("_Indexed", bound=Model)
+
+
 class Gsi1(GlobalSecondaryIndex["ImageRecord"]):
     class Meta:
         index_name = "gsi1"
@@ -99,7 +102,10 @@ class Gsi3(GlobalSecondaryIndex["ImageRecord"]):
     gsi3sk = UnicodeAttribute(range_key=True)
 
 
-class Gsi2(GlobalSecondaryIndex["ImageRecord"]):
+class Gsi2(GlobalSecondaryIndex[_Indexed]):
+    """The pending index: unsettled images (PENDING#{shard}) and unfinished deletions
+    (DELETING#{shard}); each model queries it for its own items (pynamodb binds a copy to each)."""
+
     class Meta:
         index_name = "gsi2"
         projection = AllProjection()
@@ -122,7 +128,7 @@ class ImageRecord(_Base):
     by_gsi1 = Gsi1()
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
-    by_gsi2 = Gsi2()
+    by_gsi2: Gsi2[ImageRecord] = Gsi2()
     gsi3pk = UnicodeAttribute(null=True)
     gsi3sk = UnicodeAttribute(null=True)
     by_gsi3 = Gsi3()
@@ -187,7 +193,32 @@ class ClaimRecord(_Base):
     created_at = UnicodeAttribute()
 
 
-ALL_MODELS: tuple[type[Model], ...] = (ImageRecord, TagRecord, AlbumRecord, ClaimRecord)
+class DeletionRecord(_Base):
+    """A deleted image whose files, CDN copies, claims, index entries and webhook event may not
+    all be gone yet: written in the transaction that deletes the image's record, removed once all
+    of that is done (imgdrop.catalogue.images.finish_deletion), else finished by the sweep.
+    Same pk as the image, sk ``DELETION``; `image` is the record as it was deleted."""
+
+    gsi2pk = UnicodeAttribute()
+    gsi2sk = UnicodeAttribute()
+    by_gsi2: Gsi2[DeletionRecord] = Gsi2()
+    tenant = UnicodeAttribute()
+    image_id = UnicodeAttribute()
+    requested_at = UnicodeAttribute()
+    image = JSONText()
+
+    def deleted_image(self) -> ImageRecord:
+        return ImageRecord.from_raw_data(self.image)
+
+
+DELETION_SK = "DELETION"
+
+
+def deleting_gsi_pk(image_id: str) -> str:
+    return f"DELETING#{shard_of(image_id, PENDING_SHARDS)}"
+
+
+ALL_MODELS: tuple[type[Model], ...] = (ImageRecord, TagRecord, AlbumRecord, ClaimRecord, DeletionRecord)
 
 
 @functools.cache
@@ -340,15 +371,46 @@ class Repository:
             raise StorageError("The image could not be settled; try again.") from exc
         return None
 
-    def delete_image(self, record: ImageRecord) -> bool:
-        """False when it was already gone."""
+    def delete_image(self, record: ImageRecord, now: str) -> bool:
+        """Delete the record and, in the same transaction, write its DeletionRecord: what the image
+        held is then removed even if the caller stops before it is done. False when the record was
+        already gone."""
+        deletion = DeletionRecord(
+            record.pk,
+            DELETION_SK,
+            gsi2pk=deleting_gsi_pk(record.id),
+            gsi2sk=f"{now}#{record.tenant}#{record.id}",
+            tenant=record.tenant,
+            image_id=record.id,
+            requested_at=now,
+            image=record.to_dynamodb_dict(),
+        )
         try:
-            record.delete(condition=ImageRecord.pk.exists())
-        except DeleteError as exc:
-            if _is_conditional_failure(exc):
+            with TransactWrite(connection=transactions_connection()) as transaction:
+                transaction.delete(record, condition=ImageRecord.pk.exists())
+                transaction.save(deletion)
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons or []
+            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
                 return False
             raise StorageError("The image record could not be deleted.") from exc
         return True
+
+    def deletion_done(self, tenant: str, image_id: str) -> None:
+        try:
+            DeletionRecord(image_pk(tenant, image_id), DELETION_SK).delete()
+        except PynamoDBException as exc:
+            raise StorageError("The deletion could not be recorded as done.") from exc
+
+    def iter_deletions(self, requested_before: str) -> Iterator[DeletionRecord]:
+        """Deletions requested before that moment and still not done."""
+        try:
+            for shard in range(PENDING_SHARDS):
+                yield from DeletionRecord.by_gsi2.query(
+                    f"DELETING#{shard}", DeletionRecord.gsi2sk < requested_before
+                )
+        except PynamoDBException as exc:
+            raise StorageError("The unfinished deletions could not be listed.") from exc
 
     def list_images(
         self,
