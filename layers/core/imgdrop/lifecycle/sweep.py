@@ -94,9 +94,9 @@ def sweep(services: Services, events: EventPublisher) -> SweepReport:
         elif settled == "failed":
             report.failed.append(record.id)
 
-    for deletion in services.repo.iter_deletions(iso(now - DELETION_GRACE)):
-        finish_deletion(deletion.deleted_image(), services)
-        report.deletions_finished.append(deletion.image_id)
+    for deleted in services.repo.iter_deletions(iso(now - DELETION_GRACE)):
+        finish_deletion(deleted, services)
+        report.deletions_finished.append(deleted.id)
 
     window_start = now - timedelta(seconds=services.settings.upload_expiry_seconds) - PROCESSING_GRACE
     for key, modified in services.objects.list_keys("uploads/"):

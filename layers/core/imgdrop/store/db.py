@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator
-from typing import Any, TypedDict, TypeVar
+from typing import Any, TypedDict
 
 from pynamodb.attributes import (
     Attribute,
@@ -79,9 +79,6 @@ class JSONText(Attribute[Any]):
         return json.loads(value)
 
 
-_Indexed = TypeVar("_Indexed", bound=Model)
-
-
 class Gsi1(GlobalSecondaryIndex["ImageRecord"]):
     class Meta:
         index_name = "gsi1"
@@ -102,9 +99,9 @@ class Gsi3(GlobalSecondaryIndex["ImageRecord"]):
     gsi3sk = UnicodeAttribute(range_key=True)
 
 
-class Gsi2(GlobalSecondaryIndex[_Indexed]):
-    """The pending index: unsettled images (PENDING#{shard}) and unfinished deletions
-    (DELETING#{shard}); each model queries it for its own items (pynamodb binds a copy to each)."""
+class Gsi2(GlobalSecondaryIndex["ImageRecord"]):
+    """The pending index: unsettled images (PENDING#{shard}) and deleted images not yet cleaned
+    up after (DELETING#{shard})."""
 
     class Meta:
         index_name = "gsi2"
@@ -128,7 +125,7 @@ class ImageRecord(_Base):
     by_gsi1 = Gsi1()
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
-    by_gsi2: Gsi2[ImageRecord] = Gsi2()
+    by_gsi2 = Gsi2()
     gsi3pk = UnicodeAttribute(null=True)
     gsi3sk = UnicodeAttribute(null=True)
     by_gsi3 = Gsi3()
@@ -193,24 +190,8 @@ class ClaimRecord(_Base):
     created_at = UnicodeAttribute()
 
 
-class DeletionRecord(_Base):
-    """A deleted image whose files, CDN copies, claims, index entries and webhook event may not
-    all be gone yet: written in the transaction that deletes the image's record, removed once all
-    of that is done (imgdrop.catalogue.images.finish_deletion), else finished by the sweep.
-    Same pk as the image, sk ``DELETION``; `image` is the record as it was deleted."""
-
-    gsi2pk = UnicodeAttribute()
-    gsi2sk = UnicodeAttribute()
-    by_gsi2: Gsi2[DeletionRecord] = Gsi2()
-    tenant = UnicodeAttribute()
-    image_id = UnicodeAttribute()
-    requested_at = UnicodeAttribute()
-    image = JSONText()
-
-    def deleted_image(self) -> ImageRecord:
-        return ImageRecord.from_raw_data(self.image)
-
-
+# A deleted image not yet cleaned up after: a copy of its record under this sk, out of the listings
+# and in the pending index under DELETING#{shard} (Repository.delete_image).
 DELETION_SK = "DELETION"
 
 
@@ -218,7 +199,7 @@ def deleting_gsi_pk(image_id: str) -> str:
     return f"DELETING#{shard_of(image_id, PENDING_SHARDS)}"
 
 
-ALL_MODELS: tuple[type[Model], ...] = (ImageRecord, TagRecord, AlbumRecord, ClaimRecord, DeletionRecord)
+ALL_MODELS: tuple[type[Model], ...] = (ImageRecord, TagRecord, AlbumRecord, ClaimRecord)
 
 
 @functools.cache
@@ -372,19 +353,16 @@ class Repository:
         return None
 
     def delete_image(self, record: ImageRecord, now: str) -> bool:
-        """Delete the record and, in the same transaction, write its DeletionRecord: what the image
-        held is then removed even if the caller stops before it is done. False when the record was
-        already gone."""
-        deletion = DeletionRecord(
-            record.pk,
-            DELETION_SK,
-            gsi2pk=deleting_gsi_pk(record.id),
-            gsi2sk=f"{now}#{record.tenant}#{record.id}",
-            tenant=record.tenant,
-            image_id=record.id,
-            requested_at=now,
-            image=record.to_dynamodb_dict(),
-        )
+        """Delete the record and, in the same transaction, keep a copy of it under sk DELETION
+        (out of the listings, in the pending index): what the image held is then removed even if
+        the caller stops before it is done (imgdrop.catalogue.images.finish_deletion, the sweep).
+        False when the record was already gone."""
+        deletion = ImageRecord.from_raw_data(record.to_dynamodb_dict())
+        deletion.sk = DELETION_SK
+        deletion.gsi1pk = deletion.gsi1sk = deletion.gsi3pk = deletion.gsi3sk = None
+        deletion.ttl = None
+        deletion.gsi2pk = deleting_gsi_pk(record.id)
+        deletion.gsi2sk = f"{now}#{record.tenant}#{record.id}"
         try:
             with TransactWrite(connection=transactions_connection()) as transaction:
                 transaction.delete(record, condition=ImageRecord.pk.exists())
@@ -398,16 +376,16 @@ class Repository:
 
     def deletion_done(self, tenant: str, image_id: str) -> None:
         try:
-            DeletionRecord(image_pk(tenant, image_id), DELETION_SK).delete()
+            ImageRecord(image_pk(tenant, image_id), DELETION_SK).delete()
         except PynamoDBException as exc:
             raise StorageError("The deletion could not be recorded as done.") from exc
 
-    def iter_deletions(self, requested_before: str) -> Iterator[DeletionRecord]:
-        """Deletions requested before that moment and still not done."""
+    def iter_deletions(self, requested_before: str) -> Iterator[ImageRecord]:
+        """The deleted images (as they were) whose deletion began before that moment, not done."""
         try:
             for shard in range(PENDING_SHARDS):
-                yield from DeletionRecord.by_gsi2.query(
-                    f"DELETING#{shard}", DeletionRecord.gsi2sk < requested_before
+                yield from ImageRecord.by_gsi2.query(
+                    f"DELETING#{shard}", ImageRecord.gsi2sk < requested_before
                 )
         except PynamoDBException as exc:
             raise StorageError("The unfinished deletions could not be listed.") from exc
