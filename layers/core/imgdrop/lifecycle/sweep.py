@@ -20,6 +20,7 @@ from imgdrop.catalogue.images import finish_deletion
 from imgdrop.ids import iso, utc_now
 from imgdrop.lifecycle import transitions
 from imgdrop.lifecycle.finalize import EventPublisher, settle_failure
+from imgdrop.observability import logger
 from imgdrop.services import Services
 from imgdrop.settings import Settings
 from imgdrop.store.db import SETTLED, ImageRecord
@@ -56,6 +57,8 @@ class SweepReport:
     orphans_removed: list[str] = field(default_factory=list)
     # deleted images whose files, CDN copies, claims or event a stopped DELETE left behind
     deletions_finished: list[str] = field(default_factory=list)
+    # ... and those that failed again (the CDN still throttling): the next run tries them again
+    deletions_left: list[str] = field(default_factory=list)
 
 
 def sweep(services: Services, events: EventPublisher) -> SweepReport:
@@ -95,8 +98,13 @@ def sweep(services: Services, events: EventPublisher) -> SweepReport:
             report.failed.append(record.id)
 
     for deleted in services.repo.iter_deletions(iso(now - DELETION_GRACE)):
-        finish_deletion(deleted, services)
-        report.deletions_finished.append(deleted.id)
+        try:
+            finish_deletion(deleted, services)
+        except Exception:  # noqa: BLE001 - one deletion's failure must not hold up the others
+            logger.exception("Deletion still not finished", extra={"image_id": deleted.id})
+            report.deletions_left.append(deleted.id)
+        else:
+            report.deletions_finished.append(deleted.id)
 
     window_start = now - timedelta(seconds=services.settings.upload_expiry_seconds) - PROCESSING_GRACE
     for key, modified in services.objects.list_keys("uploads/"):
