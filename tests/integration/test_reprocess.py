@@ -169,10 +169,11 @@ def test_a_job_takes_only_the_tenants_matching_ready_images(functions):
     assert record_of(theirs, "rival").run_id != reprocess.reprocess_run_id(started["id"], theirs)
 
 
-def test_a_large_library_is_listed_in_steps_through_the_queue(functions, monkeypatch):
+def test_a_large_library_is_listed_in_steps_through_the_queue(functions, profiles, monkeypatch):
     monkeypatch.setattr(reprocess, "API_PLAN_IMAGES", 2)
     monkeypatch.setattr(reprocess, "WORKER_PLAN_IMAGES", 2)
     ids = [ready_image(functions, n) for n in range(5)]
+    write_profiles(profiles, AFTER)  # each image then moves to the job's run
     started = start(functions, {})
     assert (started["status"], started["total"]) == ("running", 2)
     run_queue(functions)
@@ -258,9 +259,10 @@ def test_running_the_same_job_twice_is_harmless(functions):
                                             "failed": 0}
 
 
-def test_a_failed_render_leaves_the_image_as_it_was_and_counts_failed(functions, monkeypatch):
+def test_a_failed_render_leaves_the_image_as_it_was_and_counts_failed(functions, profiles, monkeypatch):
     broken, flaky = ready_image(functions, 4), ready_image(functions, 6)
     kept = {i: (record_of(i).variants, assert_whole(functions, i)) for i in (broken, flaky)}
+    write_profiles(profiles, AFTER)  # so that the flaky image has new files to swap to
     original = record_of(broken).original["key"]
     functions.aws.s3.put_object(Bucket=functions.aws.bucket_name, Key=original, Body=b"no longer an image")
     swap = transitions.swap_rendition
@@ -280,3 +282,34 @@ def test_a_failed_render_leaves_the_image_as_it_was_and_counts_failed(functions,
         assert assert_whole(functions, image_id) == files
         run = reprocess.reprocess_run_id(started["id"], image_id)
         assert not any(f"/{run}/" in key for key in image_files(functions.aws, image_id)), "nothing left behind"
+
+
+def test_a_job_over_an_unchanged_profile_keeps_every_url_and_writes_nothing(functions):
+    image_id = ready_image(functions, 7)
+    before, files = record_of(image_id), image_files(functions.aws, image_id)
+    urls = functions.image(image_id)[1]["variants"]
+    started = start(functions, {"ids": [image_id]})
+    run_queue(functions)
+    assert job(functions, started["id"]) == {"id": started["id"], "status": "done", "total": 1, "done": 1,
+                                            "failed": 0}
+    after = record_of(image_id)
+    # Before the mend, the image moved to a new run's folder: every URL changed, the bytes did not.
+    assert (after.run_id, after.variants, after.updated_at) == (before.run_id, before.variants, before.updated_at)
+    assert functions.image(image_id)[1]["variants"] == urls
+    assert image_files(functions.aws, image_id) == files
+
+
+def test_a_file_that_differs_from_what_the_profile_makes_now_is_replaced(functions):
+    image_id = ready_image(functions, 8)
+    before = record_of(image_id)
+    small = before.variants["small"]["formats"]["webp"]
+    # The same size, other bytes: what a change of encoder could leave behind.
+    functions.aws.s3.put_object(Bucket=functions.aws.bucket_name, Key=small["key"], Body=b"x" * small["bytes"])
+    start(functions, {"ids": [image_id]})
+    run_queue(functions)
+    after = record_of(image_id)
+    assert after.run_id != before.run_id
+    served = functions.aws.s3.get_object(Bucket=functions.aws.bucket_name,
+                                         Key=after.variants["small"]["formats"]["webp"]["key"])["Body"].read()
+    assert served.startswith(b"RIFF") and len(served) == small["bytes"]
+    assert_whole(functions, image_id)

@@ -9,9 +9,12 @@ message hands the rest to the queue, step by step; `total` grows until the listi
 
 One image, one job (`reprocess_image`):
 1. the worker holds the image's job item (a lease: copies of a message never work at once);
-2. it renders the stored original (private folder) with the profile as it is now, and writes the
-   variants under a new run folder: `run_id` is derived from the job and the image, so a repeat of
-   the job's message is the same run, and no other writer ever uses that folder;
+2. it renders the stored original (private folder) with the profile as it is now. When that makes
+   the very files the image serves (the same variants and formats, byte for byte), the image is
+   left as it is and counted `done`: its URLs change when its bytes change, and only then.
+   Otherwise it writes the variants under a new run folder: `run_id` is derived from the job and
+   the image, so a repeat of the job's message is the same run, and no other writer ever uses
+   that folder;
 3. one transaction switches the image to them (transitions.swap_rendition: only while it is ready,
    on the run and the variants read), records the keys it retired on the job item, and counts the
    image `done`: so the image is always on its old set or its new one, never a mix, and is
@@ -29,6 +32,7 @@ import hashlib
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +42,7 @@ from pynamodb.exceptions import PynamoDBException
 from imgdrop.errors import ImageRejected, NotFound, StorageError
 from imgdrop.ids import iso, new_id, now_iso, utc_now
 from imgdrop.lifecycle import placement, transitions
-from imgdrop.lifecycle.processing import render_source, variant_files, write_all
+from imgdrop.lifecycle.processing import WRITE_CONCURRENCY, render_source, variant_files, write_all
 from imgdrop.observability import logger, metrics
 from imgdrop.services import Services
 from imgdrop.store.db import ImageRecord, JobRecord, job_sk, tenant_pk
@@ -233,6 +237,10 @@ def _rerender(
         with open(source, "wb") as file:
             services.objects.read(original["key"], max_bytes=size, into=file)
         rendition = render_source(source, record.profile, settings)
+    if _serves_already(services, record, rendition):
+        # The profile makes the very files the image serves: its URLs stay, as they change when
+        # the bytes change and only then (design: Delivery). Nothing is written or retired.
+        return _settle(services, tenant, job_id, image_id, owner, "done")
     run = reprocess_run_id(job_id, image_id)
     for _ in range(SWAP_ATTEMPTS):
         public = placement.is_public(record)
@@ -268,6 +276,35 @@ def _rerender(
             return _settle(services, tenant, job_id, image_id, owner, "skipped")
         record = current  # changed meanwhile (a privacy move, another job): again from what it is now
     raise StorageError("The image kept changing while it was re-rendered; try again.")
+
+
+def _serves_already(services: Services, record: ImageRecord, rendition: Any) -> bool:
+    """Whether the image's files are `rendition`'s, byte for byte: the same variants in the same
+    formats. Sizes are compared first (from the record), so a changed profile reads nothing; a
+    file that cannot be read (moved by a privacy change meanwhile) counts as different."""
+    current = record.variants or {}
+    if set(current) != set(rendition.variants):
+        return False
+    expected: dict[str, bytes] = {}
+    for name, encodings in rendition.variants.items():
+        formats = (current[name] or {}).get("formats") or {}
+        if set(formats) != {encoding.format for encoding in encodings}:
+            return False
+        for encoding in encodings:
+            stored = formats[encoding.format]
+            if int(stored.get("bytes", -1)) != len(encoding.data):
+                return False
+            expected[stored["key"]] = encoding.data
+
+    def same(item: tuple[str, bytes]) -> bool:
+        key, data = item
+        try:
+            return services.objects.read(key, max_bytes=len(data)) == data
+        except StorageError:
+            return False
+
+    with ThreadPoolExecutor(WRITE_CONCURRENCY) as pool:
+        return all(pool.map(same, expected.items()))
 
 
 def _remove_retired(services: Services, tenant: str, job_id: str, image_id: str) -> None:
