@@ -432,3 +432,22 @@ def test_the_sample_events_drive_the_queue_functions(functions):
 
     assert functions.invoke("WebhooksFunction", sample("webhooks_sqs_attempt.json")) == {"batchItemFailures": []}
     assert functions.invoke("ReprocessFunction", sample("reprocess_sqs_image.json")) == {"batchItemFailures": []}
+
+
+def test_an_endpoint_the_replica_does_not_show_yet_still_gets_its_delivery(functions, receiver, monkeypatch):
+    """The webhooks function reads the endpoint from a replica (half a read unit on the tenant's
+    key); a replica behind a registration answers nothing, and the endpoint is read again
+    consistently before its delivery is dropped."""
+    register(functions, receiver.url, ["image.ready"])
+    read = WebhookStore.get
+    asked: list[bool] = []
+
+    def replica_behind(self, tenant, webhook_id, *, consistent=True):
+        asked.append(consistent)
+        return read(self, tenant, webhook_id) if consistent else None
+
+    monkeypatch.setattr(WebhookStore, "get", replica_behind)
+    ready_image(functions)
+    assert run_queue(functions) == 1
+    assert len(receiver.requests) == 1
+    assert asked == [False, True]

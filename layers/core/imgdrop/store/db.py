@@ -648,9 +648,9 @@ class WebhookStore:
         except PynamoDBException as exc:
             raise StorageError("The webhook could not be saved.") from exc
 
-    def get(self, tenant: str, webhook_id: str) -> WebhookRecord | None:
+    def get(self, tenant: str, webhook_id: str, *, consistent: bool = True) -> WebhookRecord | None:
         try:
-            return WebhookRecord.get(tenant_pk(tenant), webhook_sk(webhook_id), consistent_read=True)
+            return WebhookRecord.get(tenant_pk(tenant), webhook_sk(webhook_id), consistent_read=consistent)
         except DoesNotExist:
             return None
         except PynamoDBException as exc:
