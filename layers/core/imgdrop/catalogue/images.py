@@ -159,22 +159,23 @@ def _patch_actions(
 def delete_image(principal: Principal, image_id: str, services: Services) -> None:
     """Remove the record, the uploaded original, the variants, their CDN copies and every claim the
     image holds. The record goes first: no processing run can start or store anything for it after
-    that. It goes with a DeletionRecord, in one transaction: should the rest fail here (the CDN
-    throttling its invalidations, the function stopped), the sweep finishes it, and the caller,
-    whose image is gone, is not told to retry a DELETE that would answer 404."""
+    that. A copy of it stays, written in the same transaction (Repository.delete_image): should
+    the rest fail here (the CDN throttling its invalidations, the function stopped), the sweep
+    finishes it, and the caller, whose image is gone, is not told to retry a DELETE that would
+    answer 404."""
     record = get_image(principal, image_id, services)
     _require_change_rights(principal, record)
     if not services.repo.delete_image(record, now_iso()):
         raise NotFound("Image")
     try:
         finish_deletion(record, services)
-    except Exception:  # noqa: BLE001 - the DeletionRecord holds what is left; the sweep does it
+    except Exception:  # noqa: BLE001 - the copy of the record says what is left; the sweep does it
         logger.exception("Deletion left to the sweep", extra={"image_id": record.id})
         metrics.add_metric(name="DeletionsLeftToSweep", unit="Count", value=1)
 
 
 def finish_deletion(record: ImageRecord, services: Services) -> None:
-    """Everything a deleted image held, removed, then its DeletionRecord. Each step may run again
+    """Everything a deleted image held, removed, then the copy of its record. Each step may run again
     (the sweep finishes what a stopped DELETE left): deleting what is gone is a no-op, CloudFront
     answers a repeated invalidation with the first one, a claim is released only from its owner.
     The webhook event may then go twice (at least once, as every event)."""
