@@ -8,27 +8,34 @@ from __future__ import annotations
 import copy
 import functools
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 _WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
 _lock = threading.RLock()
 
 
-def make_conditional_writes_atomic() -> None:
+def hold_the_lock(names: Iterable[str]) -> None:
+    """Run these methods of moto's DynamoDB backend under the one lock (once, however often
+    this is called): the writes here, reads that must not see a write half-done elsewhere."""
     from moto.dynamodb.models import DynamoDBBackend
 
-    for name in _WRITES:
+    for name in names:
         original = getattr(DynamoDBBackend, name)
-        if getattr(original, "_imgdrop_atomic", False):
+        if getattr(original, "_imgdrop_locked", False):
             continue
 
         @functools.wraps(original)
-        def atomic(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+        def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
             with _lock:
                 return __original(self, *args, **kwargs)
 
-        atomic._imgdrop_atomic = True  # type: ignore[attr-defined]
-        setattr(DynamoDBBackend, name, atomic)
+        locked._imgdrop_locked = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, locked)
+
+
+def make_conditional_writes_atomic() -> None:
+    hold_the_lock(_WRITES)
     _back_up_transactions_by_item()
 
 
@@ -87,5 +94,5 @@ def _back_up_transactions_by_item() -> None:
                 models.copy = copy  # type: ignore[assignment]
 
     transact_write_items._imgdrop_by_item = True  # type: ignore[attr-defined]
-    transact_write_items._imgdrop_atomic = True  # type: ignore[attr-defined]
+    transact_write_items._imgdrop_locked = True  # type: ignore[attr-defined]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]

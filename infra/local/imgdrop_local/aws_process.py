@@ -21,7 +21,6 @@ command:
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import os
@@ -166,22 +165,9 @@ def _serialize_table_iterations() -> None:
     meanwhile fails the Query or Scan with `RuntimeError: dictionary changed size during
     iteration` (a 500 the SDK retries). Take the lock that already serializes moto's item
     writes (atomic_writes) around them, as DynamoDB reads never fail so."""
-    from moto.dynamodb.models import DynamoDBBackend
+    from .atomic_writes import hold_the_lock
 
-    from .atomic_writes import _lock
-
-    for name in ("query", "scan", "get_item"):
-        original = getattr(DynamoDBBackend, name)
-        if getattr(original, "_imgdrop_serialized", False):
-            continue
-
-        @functools.wraps(original)
-        def serialized(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
-            with _lock:
-                return __original(self, *args, **kwargs)
-
-        serialized._imgdrop_serialized = True  # type: ignore[attr-defined]
-        setattr(DynamoDBBackend, name, serialized)
+    hold_the_lock(("query", "scan", "get_item"))
 
 
 def moto_server(port: int, expose_headers: list[str], secret_for: SecretLookup | None = None) -> Any:
