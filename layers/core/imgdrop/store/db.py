@@ -195,10 +195,6 @@ class ClaimRecord(_Base):
 DELETION_SK = "DELETION"
 
 
-def deleting_gsi_pk(image_id: str) -> str:
-    return f"DELETING#{shard_of(image_id, PENDING_SHARDS)}"
-
-
 ALL_MODELS: tuple[type[Model], ...] = (ImageRecord, TagRecord, AlbumRecord, ClaimRecord)
 
 
@@ -256,12 +252,19 @@ def album_gsi_pk(tenant: str, album_id: str, image_id: str) -> str:
     return album_listing(tenant, album_id).key_for(image_id)
 
 
-def pending_gsi_pk(image_id: str) -> str:
-    return f"PENDING#{shard_of(image_id, PENDING_SHARDS)}"
+# What the pending index (gsi2) holds, each in PENDING_SHARDS shards: unsettled uploads, and the
+# copies of deleted images not yet cleaned up after.
+UNSETTLED, DELETING = "PENDING", "DELETING"
 
 
-def pending_gsi_sk(expires_at: str, tenant: str, image_id: str) -> str:
-    return f"{expires_at}#{tenant}#{image_id}"
+def pending_gsi_pk(image_id: str, kind: str = UNSETTLED) -> str:
+    return f"{kind}#{shard_of(image_id, PENDING_SHARDS)}"
+
+
+def pending_gsi_sk(look_at: str, tenant: str, image_id: str) -> str:
+    """Sorted by the moment from which the sweep looks at the item (an upload's expiry, a
+    deletion's start)."""
+    return f"{look_at}#{tenant}#{image_id}"
 
 
 class ImageKeys(TypedDict):
@@ -361,8 +364,8 @@ class Repository:
         deletion.sk = DELETION_SK
         deletion.gsi1pk = deletion.gsi1sk = deletion.gsi3pk = deletion.gsi3sk = None
         deletion.ttl = None
-        deletion.gsi2pk = deleting_gsi_pk(record.id)
-        deletion.gsi2sk = f"{now}#{record.tenant}#{record.id}"
+        deletion.gsi2pk = pending_gsi_pk(record.id, DELETING)
+        deletion.gsi2sk = pending_gsi_sk(now, record.tenant, record.id)
         try:
             with TransactWrite(connection=transactions_connection()) as transaction:
                 transaction.delete(record, condition=ImageRecord.pk.exists())
@@ -382,13 +385,7 @@ class Repository:
 
     def iter_deletions(self, requested_before: str) -> Iterator[ImageRecord]:
         """The deleted images (as they were) whose deletion began before that moment, not done."""
-        try:
-            for shard in range(PENDING_SHARDS):
-                yield from ImageRecord.by_gsi2.query(
-                    f"DELETING#{shard}", ImageRecord.gsi2sk < requested_before
-                )
-        except PynamoDBException as exc:
-            raise StorageError("The unfinished deletions could not be listed.") from exc
+        return _pending(DELETING, requested_before, "The unfinished deletions could not be listed.")
 
     def list_images(
         self,
@@ -441,11 +438,7 @@ class Repository:
             raise StorageError("The images could not be listed.") from exc
 
     def iter_unsettled(self, expired_before: str) -> Iterator[ImageRecord]:
-        try:
-            for shard in range(PENDING_SHARDS):
-                yield from ImageRecord.by_gsi2.query(f"PENDING#{shard}", ImageRecord.gsi2sk < expired_before)
-        except PynamoDBException as exc:
-            raise StorageError("The pending uploads could not be listed.") from exc
+        return _pending(UNSETTLED, expired_before, "The pending uploads could not be listed.")
 
     # ---- claims
     def claim(self, tenant: str, kind: str, value: str, image_id: str, now: str) -> str:
@@ -535,6 +528,15 @@ class Repository:
             return None
         except PynamoDBException as exc:
             raise StorageError("The album could not be read.") from exc
+
+
+def _pending(kind: str, look_before: str, failure: str) -> Iterator[ImageRecord]:
+    """The pending index's items of one kind that the sweep should look at by `look_before`."""
+    try:
+        for shard in range(PENDING_SHARDS):
+            yield from ImageRecord.by_gsi2.query(f"{kind}#{shard}", ImageRecord.gsi2sk < look_before)
+    except PynamoDBException as exc:
+        raise StorageError(failure) from exc
 
 
 def _is_conditional_failure(exc: PynamoDBException) -> bool:
