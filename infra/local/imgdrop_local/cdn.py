@@ -37,11 +37,11 @@ import uuid
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from .http_server import LocalHandler, LocalServer
 from .template import LOCAL_CDN_KEY_PAIR_ID, REPO_ROOT, Resolver, Stack
 
 log = logging.getLogger("imgdrop_local.cdn")
@@ -552,15 +552,11 @@ class LocalCdn:
         return self._finish(200, pairs, obj.body)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LocalHandler):
     server_version = "imgdrop-local-cdn"
-    protocol_version = "HTTP/1.1"
     timeout = 30  # an idle keep-alive connection ends after this
-    disable_nagle_algorithm = True  # headers and body go in separate writes: no 40 ms delayed-ACK stalls
+    log = log
     cdn: LocalCdn  # set on the subclass made by serve()
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        log.debug("%s " + format, self.address_string(), *args)
 
     def _dispatch(self) -> None:
         headers: dict[str, str] = {}
@@ -577,33 +573,15 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             log.exception("local CDN failure on %s %s", self.command, self.path)
             status, pairs, body = 500, [("content-type", "text/plain")], b"local CDN failure\n"
-        try:
-            reason = HTTPStatus(status).phrase
-        except ValueError:
-            reason = ""
-        self.send_response(status, reason)
-        for name, value in pairs:
-            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-                self.send_header(name, value)
-        if status != 304:
-            self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD" and status != 304 and body:
-            self.wfile.write(body)
+        self.respond(status, pairs, body, head=self.command == "HEAD")
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
-
-
-class CdnServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
 
 
 class RunningCdn:
     """The server on its thread, with the edge function's node process; stop() ends both."""
 
-    def __init__(self, server: CdnServer, cdn: LocalCdn):
+    def __init__(self, server: LocalServer, cdn: LocalCdn):
         self.server = server
         self.cdn = cdn
         self.url = f"http://127.0.0.1:{server.server_port}"
@@ -629,6 +607,6 @@ def start(stack: Stack, port: int, *, private_key_pem: str | None = None) -> Run
     cdn = LocalCdn(CdnRules.from_stack(stack), MotoOrigin(stack.bucket_name), edge,
                    {LOCAL_CDN_KEY_PAIR_ID: public_key_pem(pem)})
     handler = type("Handler", (_Handler,), {"cdn": cdn})
-    running = RunningCdn(CdnServer(("127.0.0.1", port), handler), cdn)
+    running = RunningCdn(LocalServer(("127.0.0.1", port), handler), cdn)
     edge.warm()
     return running

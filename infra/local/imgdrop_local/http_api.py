@@ -13,12 +13,11 @@ import re
 import time
 import uuid
 from datetime import UTC, datetime
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from .http_server import LocalHandler, LocalServer
 from .lambda_runtime import FunctionError, LambdaRuntime
 from .template import ACCOUNT_ID, LOCAL_API_ID, REGION, REPO_ROOT, Cors, Route
 
@@ -309,13 +308,10 @@ class HttpApi:
         return 200, {"content-type": ctype, "cache-control": "no-cache"}, path.read_bytes()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LocalHandler):
     server_version = "imgdrop-local"
-    protocol_version = "HTTP/1.1"
+    log = log
     api: HttpApi  # set on the subclass made by serve()
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        log.debug("%s " + format, self.address_string(), *args)
 
     def _read_body(self) -> bytes | None:
         """The body, or None when it exceeds the payload limit (the rest is not read)."""
@@ -342,12 +338,12 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = self._read_body()
         except (ValueError, OSError):
-            self._send(400, [("content-type", "application/json")], b'{"message":"Bad Request"}')
+            self.respond(400, [("content-type", "application/json")], b'{"message":"Bad Request"}')
             return
         if body is None:
             self.close_connection = True
-            self._send(413, [("content-type", "application/json")],
-                       b'{"message":"Request Entity Too Large"}')
+            self.respond(413, [("content-type", "application/json")],
+                         b'{"message":"Request Entity Too Large"}')
             return
         headers: dict[str, str] = {}
         for key, value in self.headers.items():
@@ -360,34 +356,12 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("local API failure on %s %s", self.command, self.path)
             status, pairs, payload = 500, [("content-type", "application/json")], \
                 b'{"message":"Internal Server Error"}'
-        self._send(status, pairs, payload, head=self.command == "HEAD")
-
-    def _send(self, status: int, pairs: list[tuple[str, str]], payload: bytes, head: bool = False) -> None:
-        try:
-            reason = HTTPStatus(status).phrase
-        except ValueError:
-            reason = ""
-        self.send_response(status, reason)
-        for key, value in pairs:
-            if key.lower() not in ("content-length", "connection", "transfer-encoding"):
-                self.send_header(key, value)
-        self.send_header("content-length", str(len(payload)))
-        if self.close_connection:
-            self.send_header("connection", "close")
-        self.end_headers()
-        if not head and payload:
-            self.wfile.write(payload)
+        self.respond(status, pairs, payload, head=self.command == "HEAD")
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _dispatch
 
 
-class ApiServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128  # the default 5 resets connections under a 20-client load
-
-
-def serve(api: HttpApi, host: str = "127.0.0.1", port: int = 3000) -> ApiServer:
+def serve(api: HttpApi, host: str = "127.0.0.1", port: int = 3000) -> LocalServer:
     """A bound server; call serve_forever() in a thread and shutdown() to stop it."""
     handler = type("Handler", (_Handler,), {"api": api})
-    return ApiServer((host, port), handler)
+    return LocalServer((host, port), handler)

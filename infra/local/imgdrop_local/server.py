@@ -141,7 +141,9 @@ def run(stop: threading.Event, banner: TextIO | None = None) -> int:
 
         delays = tuple(float(d) for d in os.environ.get("IMGDROP_RETRY_DELAYS", "0.2,0.5").split(",") if d)
         workers = int(os.environ.get("IMGDROP_WORKERS") or 4)
-        runtime = LambdaRuntime(stack, retry_delays=delays, workers=workers, sqs_client=session.client("sqs"))
+        api_copies = int(os.environ.get("IMGDROP_API_COPIES") or 1)
+        runtime = LambdaRuntime(stack, retry_delays=delays, workers=workers, api_copies=api_copies,
+                                sqs_client=session.client("sqs"))
         stoppers.insert(0, lambda: runtime.shutdown(timeout=5))
         failed = runtime.preload()
 

@@ -6,14 +6,18 @@ Routes live in functions/api/app.py; they call one domain function each.
 from __future__ import annotations
 
 import json
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from imgdrop.auth import Principal
 from imgdrop.errors import ImgdropError, Unauthorized, ValidationFailed
@@ -74,7 +78,19 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 class ImgdropResolver(APIGatewayHttpResolver):
     """Answers the authorizer's refusal before routing or body validation run, so a caller without
-    a valid token learns nothing (not even which fields a body needs) from a 400 or a 404."""
+    a valid token learns nothing (not even which fields a body needs) from a 400 or a 404.
+
+    It keeps the request it answers per thread, in context variables. powertools keeps it on a
+    class attribute (`BaseRouter.current_event`), one per process: right in Lambda, where a
+    process answers one request at a time, wrong where copies of the function share a process
+    (the local stack), as two requests at once would read each other's body. powertools' own
+    `HttpResolver` keeps its request the same way for ASGI.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._request_event: ContextVar[BaseProxyEvent | None] = ContextVar("imgdrop_event", default=None)
+        self._request_context: ContextVar[Any] = ContextVar("imgdrop_lambda_context", default=None)
+        super().__init__(*args, **kwargs)
 
     def resolve(self, event: Any, context: Any) -> dict[str, Any]:
         refusal = authorizer_refusal(_authorizer_context(event))
@@ -85,7 +101,29 @@ class ImgdropResolver(APIGatewayHttpResolver):
                 "body": error_body([refusal]),
                 "isBase64Encoded": False,
             }
+        self._request_context.set(context)
         return super().resolve(event, context)
+
+    def _to_proxy_event(self, event: dict[str, Any]) -> BaseProxyEvent:
+        proxy = super()._to_proxy_event(event)
+        self._request_event.set(proxy)  # resolve() puts it on BaseRouter too; reads come here
+        return proxy
+
+    @property  # type: ignore[override]  # its two bases declare the attribute with two types
+    def current_event(self) -> APIGatewayProxyEventV2:
+        return cast(APIGatewayProxyEventV2, self._request_event.get() or BaseRouter.current_event)
+
+    @current_event.setter
+    def current_event(self, value: APIGatewayProxyEventV2) -> None:
+        self._request_event.set(value)
+
+    @property
+    def lambda_context(self) -> Any:
+        return self._request_context.get() or BaseRouter.lambda_context
+
+    @lambda_context.setter
+    def lambda_context(self, value: Any) -> None:
+        self._request_context.set(value)
 
     def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
         """The generated document, completed in this one place:
