@@ -559,10 +559,7 @@ class _Handler(LocalHandler):
     cdn: LocalCdn  # set on the subclass made by serve()
 
     def _dispatch(self) -> None:
-        headers: dict[str, str] = {}
-        for name, value in self.headers.items():
-            name = name.lower()
-            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        headers = self.request_headers()
         length = int(headers.get("content-length") or 0)
         if length:
             self.rfile.read(length)

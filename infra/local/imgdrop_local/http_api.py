@@ -345,10 +345,7 @@ class _Handler(LocalHandler):
             self.respond(413, [("content-type", "application/json")],
                          b'{"message":"Request Entity Too Large"}')
             return
-        headers: dict[str, str] = {}
-        for key, value in self.headers.items():
-            key = key.lower()
-            headers[key] = f"{headers[key]},{value}" if key in headers else value
+        headers = self.request_headers()
         try:
             status, pairs, payload = self.api.handle(self.command, self.path, headers, body,
                                                      self.client_address[0])

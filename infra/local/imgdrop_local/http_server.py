@@ -23,6 +23,14 @@ class LocalHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         self.log.debug("%s " + format, self.address_string(), *args)
 
+    def request_headers(self) -> dict[str, str]:
+        """The request's headers by lower-case name, repeated ones joined with commas."""
+        headers: dict[str, str] = {}
+        for name, value in self.headers.items():
+            name = name.lower()
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        return headers
+
     def respond(self, status: int, pairs: list[tuple[str, str]], body: bytes, *, head: bool = False) -> None:
         """Status, the answer's headers (less framing), content-length (but for a 304), body."""
         try:

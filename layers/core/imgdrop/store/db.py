@@ -345,12 +345,12 @@ class Repository:
                 transaction.update(record, actions, condition=ImageRecord.pk.exists() & condition)
                 transaction.save(claim, condition=claim_condition)
         except TransactWriteError as exc:
-            reasons = exc.cancellation_reasons
-            if exc.cause_response_code != "TransactionCanceledException" or not reasons:
+            failed = _conditions_failed(exc)
+            if failed is None:
                 raise StorageError("The image could not be settled.") from exc
-            if reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+            if failed[0]:
                 return "image"
-            if len(reasons) > 1 and reasons[1] is not None and reasons[1].code == "ConditionalCheckFailed":
+            if len(failed) > 1 and failed[1]:
                 return "claim"
             raise StorageError("The image could not be settled; try again.") from exc
         return None
@@ -371,8 +371,7 @@ class Repository:
                 transaction.delete(record, condition=ImageRecord.pk.exists())
                 transaction.save(deletion)
         except TransactWriteError as exc:
-            reasons = exc.cancellation_reasons or []
-            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+            if (_conditions_failed(exc) or [False])[0]:
                 return False
             raise StorageError("The image record could not be deleted.") from exc
         return True
@@ -537,6 +536,15 @@ def _pending(kind: str, look_before: str, failure: str) -> Iterator[ImageRecord]
             yield from ImageRecord.by_gsi2.query(f"{kind}#{shard}", ImageRecord.gsi2sk < look_before)
     except PynamoDBException as exc:
         raise StorageError(failure) from exc
+
+
+def _conditions_failed(exc: TransactWriteError) -> list[bool] | None:
+    """For a cancelled transaction, whether each action's condition failed (in the order the
+    actions were written); None when it failed for another reason."""
+    reasons = exc.cancellation_reasons
+    if exc.cause_response_code != "TransactionCanceledException" or not reasons:
+        return None
+    return [reason is not None and reason.code == "ConditionalCheckFailed" for reason in reasons]
 
 
 def _is_conditional_failure(exc: PynamoDBException) -> bool:
@@ -861,12 +869,12 @@ class JobStore:
                 transaction.update(job, [counter.add(1), JobRecord.updated_at.set(now)],
                                    condition=JobRecord.pk.exists())
         except TransactWriteError as exc:
-            reasons = exc.cancellation_reasons
-            if exc.cause_response_code != "TransactionCanceledException" or not reasons:
+            failed = _conditions_failed(exc)
+            if failed is None:
                 raise StorageError("The job's image could not be settled.") from exc
             parts = (["image"] if image_update is not None else []) + ["item", "job"]
-            for part, reason in zip(parts, reasons, strict=False):
-                if reason is not None and reason.code == "ConditionalCheckFailed":
+            for part, condition_failed in zip(parts, failed, strict=False):
+                if condition_failed:
                     return "item" if part == "job" else part
             raise StorageError("The job's image could not be settled; try again.") from exc
         return None
