@@ -315,3 +315,33 @@ def test_a_delete_that_finishes_leaves_no_deletion_for_the_sweep(functions, aws,
     clock(DELETION_GRACE + 60)
     assert sweep(functions)["deletions_finished"] == []
     assert invalidations == [[f"/public/acme/{image_id}/*"]]
+
+
+def test_two_deletes_at_once_delete_once_and_leave_no_deletion_behind(functions, aws, clock, monkeypatch,
+                                                                      invalidations):
+    """The first DELETE has read the record when a second one deletes the image whole: the
+    first's transaction finds the record gone, answers 404 and writes no copy of it (which the
+    sweep would otherwise take for a deletion left half-way, and announce again)."""
+    import threading
+
+    image_id, _ = ready(functions)
+    read_the_record = imgdrop.catalogue.images.get_image
+    rival: list[int] = []
+    first = threading.Lock()
+
+    def then_a_rival_deletes(principal, wanted, services):
+        record = read_the_record(principal, wanted, services)
+        if first.acquire(blocking=False):  # only the first DELETE waits for a rival
+            thread = threading.Thread(target=lambda: rival.append(delete(functions, image_id)))
+            thread.start()
+            thread.join(30)
+        return record
+
+    monkeypatch.setattr(imgdrop.catalogue.images, "get_image", then_a_rival_deletes)
+    assert delete(functions, image_id) == 404
+    assert rival == [204]
+    assert deletion_record(aws, image_id) is None
+    assert files_of(aws, image_id) == set()
+    assert invalidations == [[f"/public/acme/{image_id}/*"]]  # by the rival, once
+    clock(DELETION_GRACE + 60)
+    assert sweep(functions)["deletions_finished"] == []
