@@ -426,3 +426,31 @@ def test_policy_for_the_built_in_profiles_is_the_measured_default():
 
     document = json.loads(BUILTIN_PROFILES_FILE.read_text())
     assert policy_for("default", document).threshold == DEFAULT_THRESHOLD == 12
+
+
+# --- the package's lazy names ------------------------------------------------------------
+
+
+def test_the_package_names_its_modules_lazily_and_each_name_is_its_modules_own():
+    import importlib
+
+    import imgdrop.dedupe as package
+
+    assert sorted(package._MODULE_OF) == sorted(package.__all__)
+    for name, module in package._MODULE_OF.items():
+        assert getattr(package, name) is getattr(importlib.import_module(f"imgdrop.dedupe.{module}"), name)
+    with pytest.raises(AttributeError):
+        package.NoSuchName  # noqa: B018 - the lookup is the test
+
+
+def test_the_content_claims_load_none_of_the_index_modules():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    core = Path(__file__).resolve().parents[2] / "layers" / "core"
+    code = ("import sys, imgdrop.dedupe.exact; "
+            "print(sorted(m for m in sys.modules if m.startswith('imgdrop.dedupe.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120,
+                         env={"PYTHONPATH": str(core), "PATH": "/usr/bin:/bin"})
+    assert out.stdout.strip() == "['imgdrop.dedupe.exact']"
