@@ -15,6 +15,7 @@ from aws_lambda_powertools.shared.lazy_import import LazyLoader
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imgdrop.catalogue import albums, images, listing, presenting, tags
+from imgdrop.dedupe import NEAR_DUPLICATE_MODULES
 from imgdrop.delivery.signing import SIGNING_MODULES
 from imgdrop.errors import ImgdropError, ValidationFailed
 from imgdrop.models import (
@@ -323,7 +324,8 @@ def get_job(job_id: str) -> Response[Any]:
 # validation models (built by generating the document): no restored environment builds them.
 before_snapshot(
     "imgdrop.uploads.direct", "imgdrop.uploads.form", "imgdrop.lifecycle.reprocess",
-    "imgdrop.webhooks.registry", "imgdrop.webhooks", *SIGNING_MODULES, warm=app.get_openapi_json_schema,
+    "imgdrop.webhooks.registry", "imgdrop.webhooks", *NEAR_DUPLICATE_MODULES, *SIGNING_MODULES,
+    warm=app.get_openapi_json_schema,
 )
 
 

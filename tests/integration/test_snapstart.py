@@ -37,7 +37,7 @@ def refuse_aws_calls(monkeypatch):
 
 @pytest.mark.parametrize(("function", "loads"), [
     ("ApiFunction", ("imgdrop.uploads.direct", "imgdrop.webhooks.registry", "imgdrop.lifecycle.reprocess",
-                     *SIGNING_MODULES)),
+                     "imgdrop.dedupe.index", "imgdrop.dedupe.stores", "imgdrop.dedupe.policy", *SIGNING_MODULES)),
     ("AuthorizerFunction", ("jwt", "aws_lambda_powertools.utilities.parameters")),
     ("FinalizeFunction", SIGNING_MODULES),
 ])

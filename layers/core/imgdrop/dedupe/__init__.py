@@ -57,6 +57,10 @@ _MODULE_OF = {
     ),
 }
 
+# What the first lookup loads (the API's /similar); a SnapStart function loads them into its
+# snapshot instead.
+NEAR_DUPLICATE_MODULES = tuple(f"{__name__}.{module}" for module in dict.fromkeys(_MODULE_OF.values()))
+
 
 def __getattr__(name: str) -> Any:
     module = _MODULE_OF.get(name)
