@@ -32,19 +32,17 @@ from typing import Any
 
 import numpy as np
 
-from imgdrop.dedupe import (
+from imgdrop.dedupe.bands import (
     BATCH_GET_LIMIT,
     DEFAULT_LAYOUT,
     ENTRIES_PER_ITEM,
-    InMemoryHashIndexStore,
-    NearDuplicateIndex,
     band_key,
     format_hash,
     neighbour_masks,
     read_keys,
-    table_values,
 )
-from imgdrop.dedupe.stores import item_bytes, read_units, write_units
+from imgdrop.dedupe.index import NearDuplicateIndex, table_values
+from imgdrop.dedupe.stores import InMemoryHashIndexStore, item_bytes, read_units, write_units
 
 TENANT = "bench"
 ID_LEN = 26  # imgdrop ids

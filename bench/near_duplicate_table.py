@@ -254,8 +254,7 @@ OLD_CAP = 1000  # the exact index's item size, in entries; beyond, overflow shar
 def schemes(result: dict, thresholds: tuple[int, ...] = (12, 10)) -> list[dict]:
     """Each candidate layout x threshold: real-photo recall and precision through the index,
     recall on uniformly random differences, and the cost of one lookup and one insert at 10 M."""
-    from imgdrop.dedupe import BandLayout
-    from imgdrop.dedupe.bands import neighbour_masks
+    from imgdrop.dedupe.bands import BandLayout, neighbour_masks
 
     def volume(bits: int, radius: int) -> int:
         return len(neighbour_masks(bits, radius))

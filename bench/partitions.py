@@ -118,7 +118,7 @@ def shard_count(key: str) -> int:
 
 
 def model(loads: dict[tuple[str, str | None, str], KeyLoad], uploads: int, rate: float) -> list[Row]:
-    from imgdrop.dedupe import DEFAULT_LAYOUT, ENTRIES_PER_ITEM
+    from imgdrop.dedupe.bands import DEFAULT_LAYOUT, ENTRIES_PER_ITEM
 
     groups: dict[tuple[str | None, str], list[KeyLoad]] = defaultdict(list)
     for load in loads.values():

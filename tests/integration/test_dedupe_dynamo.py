@@ -11,15 +11,10 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from imgdrop.dedupe import (
-    DynamoHashIndexStore,
-    IndexEntry,
-    NearDuplicateIndex,
-    format_hash,
-    hamming,
-    write_keys,
-)
+from imgdrop.dedupe.bands import format_hash, hamming, write_keys
+from imgdrop.dedupe.index import NearDuplicateIndex
 from imgdrop.dedupe.migrate import run as migrate
+from imgdrop.dedupe.stores import DynamoHashIndexStore, IndexEntry
 from imgdrop.errors import StorageError
 from imgdrop.store.db import image_pk, image_sk
 

@@ -12,27 +12,22 @@ import imagehash
 import numpy as np
 import pytest
 
-from imgdrop.dedupe import (
+from imgdrop.dedupe.bands import (
     DEFAULT_LAYOUT,
     DEFAULT_THRESHOLD,
     BandLayout,
-    IndexEntry,
-    InMemoryHashIndexStore,
-    NearDuplicateIndex,
-    NearDuplicatePolicy,
-    Verdict,
     band_key,
-    band_postings,
     format_hash,
     hamming,
     neighbour_masks,
     neighbours,
     parse_hash,
-    policy_for,
     read_keys,
-    table_values,
     write_keys,
 )
+from imgdrop.dedupe.index import NearDuplicateIndex, band_postings, table_values
+from imgdrop.dedupe.policy import NearDuplicatePolicy, Verdict, policy_for
+from imgdrop.dedupe.stores import IndexEntry, InMemoryHashIndexStore
 
 PINNED_FIRST_BITS = (43, 5, 62, 46, 48)
 PINNED_KEYS = ["T#acme#NX00#1ab3a", "T#acme#NX01#4a8c6"]
@@ -428,19 +423,7 @@ def test_policy_for_the_built_in_profiles_is_the_measured_default():
     assert policy_for("default", document).threshold == DEFAULT_THRESHOLD == 12
 
 
-# --- the package's lazy names ------------------------------------------------------------
-
-
-def test_the_package_names_its_modules_lazily_and_each_name_is_its_modules_own():
-    import importlib
-
-    import imgdrop.dedupe as package
-
-    assert sorted(package._MODULE_OF) == sorted(package.__all__)
-    for name, module in package._MODULE_OF.items():
-        assert getattr(package, name) is getattr(importlib.import_module(f"imgdrop.dedupe.{module}"), name)
-    with pytest.raises(AttributeError):
-        package.NoSuchName  # noqa: B018 - the lookup is the test
+# --- what the package loads ---------------------------------------------------------
 
 
 def test_the_content_claims_load_none_of_the_index_modules():

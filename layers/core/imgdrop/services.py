@@ -34,7 +34,8 @@ class Services:
     @property
     def index(self) -> Any:
         if self._index is None:
-            from imgdrop.dedupe import DynamoHashIndexStore, NearDuplicateIndex
+            from imgdrop.dedupe.index import NearDuplicateIndex
+            from imgdrop.dedupe.stores import DynamoHashIndexStore
 
             self._index = NearDuplicateIndex(DynamoHashIndexStore(self.settings.table_name))
         return self._index

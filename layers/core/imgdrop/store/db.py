@@ -371,7 +371,8 @@ class Repository:
                 transaction.delete(record, condition=ImageRecord.pk.exists())
                 transaction.save(deletion)
         except TransactWriteError as exc:
-            if (_conditions_failed(exc) or [False])[0]:
+            failed = _conditions_failed(exc)
+            if failed and failed[0]:  # the record is gone: another delete took it
                 return False
             raise StorageError("The image record could not be deleted.") from exc
         return True
