@@ -92,7 +92,8 @@ def test_large_images_hash_from_a_small_rendition_within_a_bit(china_12mp, flowe
         assert imagehash.hex_to_hash(r.dhash) - imagehash.hex_to_hash(ref_d) <= 2
 
 
-def test_pipeline_never_imports_scipy(china):
+def test_pipeline_never_imports_scipy_imagehash_or_blurhash(china):
+    # none is in the imaging layer: the tests hold them as references
     core = Path(__file__).resolve().parents[3] / "layers" / "core"
     code = (
         "import sys; sys.path.insert(0, %r)\n"
@@ -101,6 +102,7 @@ def test_pipeline_never_imports_scipy(china):
         "r = render(data, 'default')\n"
         "assert 'scipy' not in sys.modules, 'scipy imported'\n"
         "assert 'imagehash' not in sys.modules\n"
+        "assert 'blurhash' not in sys.modules\n"
         "print(r.phash)\n"
     )
     import sklearn
@@ -142,6 +144,30 @@ def test_sha256_is_of_the_input(china):
     import hashlib
 
     assert render(china, "avatar").sha256 == hashlib.sha256(china).hexdigest()
+
+
+def test_blurhash_of_equals_the_reference_encoder():
+    """The numpy encoder gives the `blurhash` package's string (Wolt's reference, ported) on
+    photos, noise, smooth gradients, flat colours and odd sizes down to 1 px."""
+    import blurhash
+    from sklearn.datasets import load_sample_images
+
+    from imgdrop.pipeline.analysis import blurhash_of
+
+    rng = np.random.default_rng(7)
+    images = [Image.fromarray(photo) for photo in load_sample_images().images]
+    for _ in range(40):
+        width, height = (int(n) for n in rng.integers(1, 70, 2))
+        images.append(Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)))
+        grid = Image.frombytes("RGB", (4, 3), rng.integers(0, 256, 36, dtype=np.uint8).tobytes())
+        images.append(grid.resize((width + 3, height + 3), Image.Resampling.BICUBIC))
+    images += [Image.new("RGB", (40, 30), colour) for colour in ((0, 0, 0), (255, 255, 255), (1, 2, 3))]
+    for image in images:
+        small = image.copy()
+        small.thumbnail((32, 32), Image.Resampling.BILINEAR)
+        for x, y in ((4, 3), (1, 1), (9, 9)):
+            expected = blurhash.encode(np.asarray(small.convert("RGB")), components_x=x, components_y=y)
+            assert blurhash_of(image, x, y) == expected, (image.size, x, y)
 
 
 def test_blurhash_of_a_solid_colour_decodes_to_that_colour():

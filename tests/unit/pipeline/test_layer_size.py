@@ -59,5 +59,5 @@ def test_the_imaging_layer_source_has_no_python_dir():
     assert "build-ImagingLayer:" in makefile and "--platform manylinux2014_x86_64" in makefile
     text = (ROOT / "layers" / "imaging" / "requirements.txt").read_text()
     pins = [line.split("#")[0].strip().lower() for line in text.splitlines() if line.split("#")[0].strip()]
-    assert pins and not [p for p in pins if p.startswith(("scipy", "pywavelets", "imagehash"))]
+    assert pins and not [p for p in pins if p.startswith(("scipy", "pywavelets", "imagehash", "blurhash"))]
     assert "imagehash" not in makefile.lower()

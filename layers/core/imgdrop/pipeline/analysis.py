@@ -7,6 +7,7 @@ normalisation is 2 * C @ x; a positive factor does not move the median compariso
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -45,14 +46,56 @@ def dhash(gray: Image.Image) -> str:
     return _hex(pixels[:, 1:] > pixels[:, :-1])
 
 
-def blurhash_of(rgb: Image.Image, x: int = 4, y: int = 3) -> str:
-    """The BlurHash of an RGB image, shrunk to 32 px first (the pure-Python `blurhash`
-    package: it has a wheel for the layer, and 32 px keeps its loops to a few milliseconds)."""
-    import blurhash
+_BASE83 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz#$%*+,-.:;=?@[]^_{|}~"
 
+
+def _base83(value: int, length: int) -> str:
+    return "".join(_BASE83[value // 83 ** (length - 1 - at) % 83] for at in range(length))
+
+
+@lru_cache(maxsize=1)
+def _srgb_to_linear() -> np.ndarray:
+    values = (level / 255.0 for level in range(256))
+    return np.array([v / 12.92 if v <= 0.04045 else math.pow((v + 0.055) / 1.055, 2.4) for v in values])
+
+
+def _linear_to_srgb(value: float) -> int:
+    value = max(0.0, min(1.0, value))
+    if value <= 0.0031308:
+        return int(value * 12.92 * 255 + 0.5)
+    return int((1.055 * value ** (1 / 2.4) - 0.055) * 255 + 0.5)
+
+
+def _ac_digit(value: float, scale: float) -> int:
+    root = math.copysign(abs(value / scale) ** 0.5, value)
+    return int(max(0.0, min(18.0, math.floor(root * 9.0 + 9.5))))
+
+
+def blurhash_of(rgb: Image.Image, x: int = 4, y: int = 3) -> str:
+    """The BlurHash of an RGB image, shrunk to 32 px first: the reference encoder (Wolt's, as
+    the `blurhash` package ports it; the tests compare the two), its sums as two matrix
+    products. The pure-Python port took ~17 ms even at 32 px."""
     small = rgb.copy()
     small.thumbnail((32, 32), Image.Resampling.BILINEAR)
-    return blurhash.encode(np.asarray(small.convert("RGB")), components_x=x, components_y=y)
+    linear = _srgb_to_linear()[np.asarray(small.convert("RGB"))]  # height x width x 3
+    height, width = linear.shape[:2]
+    basis_x = np.cos(np.pi * np.arange(x)[:, None] * np.arange(width)[None, :] / width)
+    basis_y = np.cos(np.pi * np.arange(y)[:, None] * np.arange(height)[None, :] / height)
+    sums = np.einsum("jh,hwc,iw->jic", basis_y, linear, basis_x).reshape(-1, 3)  # row by row, as encoded
+    components = sums * (2.0 / (width * height))
+    components[0] /= 2.0  # the DC term's normalisation is 1, the others' 2
+    dc, ac = components[0], components[1:]
+    max_ac = float(np.abs(ac).max()) if len(ac) else 0.0
+    quant_max_ac = int(max(0, min(82, math.floor(max_ac * 166 - 0.5))))
+    scale = (quant_max_ac + 1) / 166.0
+    parts = [
+        _base83((x - 1) + (y - 1) * 9, 1),
+        _base83(quant_max_ac, 1),
+        _base83((_linear_to_srgb(dc[0]) << 16) + (_linear_to_srgb(dc[1]) << 8) + _linear_to_srgb(dc[2]), 4),
+    ]
+    for r, g, b in ac.tolist():
+        parts.append(_base83(_ac_digit(r, scale) * 361 + _ac_digit(g, scale) * 19 + _ac_digit(b, scale), 2))
+    return "".join(parts)
 
 
 def _nearest(palette: dict[tuple[int, ...], int], color: tuple[int, ...]) -> tuple[int, ...]:
