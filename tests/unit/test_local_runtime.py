@@ -346,3 +346,94 @@ def test_the_api_function_takes_as_many_requests_at_once_as_it_has_copies(stack,
     answers[2] = runtime.invoke("ApiFunction", {"n": 2})
     first.join(10)
     assert answers == {1: copies > 1, 2: True}
+
+
+def _on_threads(*targets):
+    """Run each target on a thread of its own (named after it); answers what they raised."""
+    import threading
+
+    errors = []
+
+    def run(target):
+        try:
+            target()
+        except Exception as exc:  # noqa: BLE001 - reported to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(t,), name=t.__name__) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    return errors
+
+
+@pytest.fixture
+def observability(stack, tmp_path):
+    """imgdrop's Metrics and Logger once a function that uses them is loaded (as every one does)."""
+    from dataclasses import replace
+
+    (tmp_path / "fn").mkdir()
+    (tmp_path / "fn" / "app.py").write_text(
+        "from imgdrop.observability import logger, metrics\n\ndef lambda_handler(e, c):\n    return None\n")
+    load_handler(replace(stack.function("ApiFunction"), logical_id="Observed", code_uri=tmp_path / "fn"))
+    from imgdrop.observability import logger, metrics
+
+    return logger, metrics
+
+
+def test_a_flush_never_serializes_or_clears_another_requests_metrics(observability, monkeypatch, capsys):
+    """Made on purpose: the second request adds a metric and flushes between the first one's
+    emptiness check and its serialization. Shared, the second printed both requests' metrics and
+    the first raised SchemaValidationError (an API request answered 500 under load)."""
+    import threading
+
+    _, metrics = observability
+    checked, flushed = threading.Event(), threading.Event()
+    serialize = type(metrics.provider).serialize_metric_set
+
+    def serialize_after_the_other_flush(self, *args, **kwargs):
+        if threading.current_thread().name == "first":
+            checked.set()
+            assert flushed.wait(5)
+        return serialize(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(metrics.provider), "serialize_metric_set", serialize_after_the_other_flush)
+
+    def first():
+        metrics.add_metric("First", "Count", 1)
+        metrics.flush_metrics()
+
+    def second():
+        assert checked.wait(5)
+        metrics.add_metric("Second", "Count", 1)
+        metrics.flush_metrics()
+        flushed.set()
+
+    assert _on_threads(first, second) == []
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    names = sorted([m["Name"] for m in p["_aws"]["CloudWatchMetrics"][0]["Metrics"]] for p in printed)
+    assert names == [["First"], ["Second"]]
+
+
+def test_log_keys_appended_by_one_request_stay_on_its_thread(observability):
+    import threading
+
+    logger, _ = observability
+    appended, seen = threading.Barrier(2), {}
+
+    def first():
+        logger.append_keys(function_name="first")
+        appended.wait(5)
+        appended.wait(5)  # the second has appended its own meanwhile
+        seen["first"] = logger.get_current_keys().get("function_name")
+
+    def second():
+        appended.wait(5)
+        logger.append_keys(function_name="second")
+        appended.wait(5)
+        seen["second"] = logger.get_current_keys().get("function_name")
+
+    assert _on_threads(first, second) == []
+    assert seen == {"first": "first", "second": "second"}
+    assert logger.get_current_keys().get("function_name") is None  # this thread appended none

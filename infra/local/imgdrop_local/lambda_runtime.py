@@ -5,6 +5,7 @@ synchronous invokes, and asynchronous invokes with the template's retries and de
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
 import json
 import logging
@@ -336,4 +337,59 @@ def load_handler(fn: Function, copy_number: int = 0) -> Callable[..., Any]:
     except BaseException:
         sys.modules.pop(module_name, None)
         raise
+    isolate_observability()
     return getattr(module, fn.handler_attr)
+
+
+# What a request adds to powertools' shared Metrics and Logger, kept per thread.
+_METRICS_STATE = ("metric_set", "dimension_set", "metadata_set", "dimension_sets")
+_LOGGER_STATE = ("log_format",)
+
+
+def isolate_observability() -> None:
+    """Keep each request's metrics and log keys to the thread that serves it, as Lambda keeps
+    them to the execution environment that serves one request at a time.
+
+    Every function here shares imgdrop.observability's Metrics and Logger (one module in one
+    process), and the local stack serves requests on threads. Shared, one request's flush
+    printed another's metrics under its own name, or found them cleared between its
+    emptiness check and its serialization: GET /v1/images answered 500 ("Must contain at
+    least one metric", bench_load under load). And log lines carried the context (function
+    name, request id) of whichever function was injected last. Once per process."""
+    observability = sys.modules.get("imgdrop.observability")
+    if observability is None:
+        return
+    _per_thread(observability.metrics.provider, _METRICS_STATE)
+    _per_thread(observability.logger.registered_formatter, _LOGGER_STATE)
+
+
+def _per_thread(obj: Any, names: tuple[str, ...]) -> None:
+    """Each thread sees its own value of ``obj``'s attributes ``names``: a copy of their value
+    now, until the thread changes or assigns it."""
+    if getattr(obj, "_imgdrop_per_thread", False):
+        return
+    initial = {name: copy.deepcopy(getattr(obj, name)) for name in names}
+    local = threading.local()
+
+    def state() -> dict[str, Any]:
+        values: dict[str, Any] | None = getattr(local, "values", None)
+        if values is None:
+            values = local.values = {}
+        return values
+
+    def attribute(name: str) -> property:
+        def get(_self: Any) -> Any:
+            values = state()
+            if name not in values:
+                values[name] = copy.deepcopy(initial[name])
+            return values[name]
+
+        def assign(_self: Any, value: Any) -> None:
+            state()[name] = value
+
+        return property(get, assign)
+
+    cls = type(obj)
+    namespace: dict[str, Any] = {name: attribute(name) for name in names}
+    namespace["_imgdrop_per_thread"] = True
+    obj.__class__ = type(cls.__name__, (cls,), namespace)
