@@ -25,7 +25,7 @@ from imgdrop.lifecycle import placement, transitions
 from imgdrop.observability import logger, metrics
 from imgdrop.services import Services
 from imgdrop.store.db import SETTLED, ImageRecord
-from imgdrop.store.storage import image_prefixes, parse_upload_key, run_prefix
+from imgdrop.store.storage import image_prefixes, is_reprocess_file, parse_upload_key, run_prefix
 
 DETAIL_TYPES = {"ready": "Image Ready", "failed": "Image Failed", "duplicate": "Image Duplicate"}
 
@@ -199,13 +199,15 @@ def _remove_all_files(record: ImageRecord, services: Services) -> None:
 
 
 def _remove_other_runs(record: ImageRecord, services: Services) -> None:
-    """Files of runs that lost the image (died, then were taken over): nothing names them."""
+    """Files of processing runs that lost the image (died, then were taken over): nothing names
+    them. Never a reprocess run's: a job may have switched the image to one since this run
+    settled it (keeping the files of this run that it makes byte for byte)."""
     keep = tuple(run_prefix(record.tenant, record.id, record.run_id, public=p) for p in (False, True))
     stray = [
         key
         for prefix in image_prefixes(record.tenant, record.id)
         for key, _ in services.objects.list_keys(prefix)
-        if not key.startswith(keep)
+        if not key.startswith(keep) and not is_reprocess_file(key)
     ]
     if stray:
         services.objects.delete(stray)

@@ -9,17 +9,18 @@ message hands the rest to the queue, step by step; `total` grows until the listi
 
 One image, one job (`reprocess_image`):
 1. the worker holds the image's job item (a lease: copies of a message never work at once);
-2. it renders the stored original (private folder) with the profile as it is now. When that makes
-   the very files the image serves (the same variants and formats, byte for byte), the image is
-   left as it is and counted `done`: its URLs change when its bytes change, and only then.
-   Otherwise it writes the variants under a new run folder: `run_id` is derived from the job and
-   the image, so a repeat of the job's message is the same run, and no other writer ever uses
-   that folder;
-3. one transaction switches the image to them (transitions.swap_rendition: only while it is ready,
-   on the run and the variants read), records the keys it retired on the job item, and counts the
-   image `done`: so the image is always on its old set or its new one, never a mix, and is
-   counted once;
-4. the old variants are removed. A crash before 3 leaves the image as it was (the next try writes
+2. it renders the stored original (private folder) with the profile as it is now. A file the
+   image serves already, byte for byte (the same variant and format, in the folder its privacy
+   asks for), is kept under its key: its URL changes when its bytes change, and only then. When
+   the profile makes the very files the image serves, the image is left as it is and counted
+   `done`. Otherwise it writes the other files under a new run folder: `run_id` is derived from
+   the job and the image, so a repeat of the job's message is the same run, and no other writer
+   ever uses that folder (finalize's cleanup of lost processing runs leaves reprocess runs alone);
+3. one transaction switches the image to its new set (transitions.swap_rendition: only while it
+   is ready, on the run and the variants read), records the keys it retired on the job item, and
+   counts the image `done`: so the image is always on its old set or its new one, never a mix,
+   and is counted once;
+4. the retired variants are removed. A crash before 3 leaves the image as it was (the next try writes
    the same folder again); a crash after 3 leaves only old files behind, which the next try (the
    queue delivers the message again) removes, seeing the item counted.
 A render that fails (the original is refused, or every try failed) leaves the image as it was
@@ -46,7 +47,7 @@ from imgdrop.lifecycle.processing import WRITE_CONCURRENCY, render_source, varia
 from imgdrop.observability import logger, metrics
 from imgdrop.services import Services
 from imgdrop.store.db import ImageRecord, JobRecord, job_sk, tenant_pk
-from imgdrop.store.storage import run_prefix
+from imgdrop.store.storage import REPROCESS_RUN_PREFIX, run_prefix
 
 if TYPE_CHECKING:  # auth brings PyJWT and models pydantic's schemas: the worker needs neither
     from imgdrop.auth import Principal
@@ -69,7 +70,7 @@ SWAP_ATTEMPTS = 4
 
 def reprocess_run_id(job_id: str, image_id: str) -> str:
     """The run of one image in one job: the same for every repeat of the job's message."""
-    return "rp" + hashlib.sha256(f"reprocess:{job_id}:{image_id}".encode()).hexdigest()[:14]
+    return REPROCESS_RUN_PREFIX + hashlib.sha256(f"reprocess:{job_id}:{image_id}".encode()).hexdigest()[:14]
 
 
 # --------------------------------------------------------------------------- the API
@@ -237,21 +238,24 @@ def _rerender(
         with open(source, "wb") as file:
             services.objects.read(original["key"], max_bytes=size, into=file)
         rendition = render_source(source, record.profile, settings)
-    if _serves_already(services, record, rendition):
-        # The profile makes the very files the image serves: its URLs stay, as they change when
-        # the bytes change and only then (design: Delivery). Nothing is written or retired.
-        return _settle(services, tenant, job_id, image_id, owner, "done")
     run = reprocess_run_id(job_id, image_id)
     for _ in range(SWAP_ATTEMPTS):
         public = placement.is_public(record)
         writes, variants = variant_files(rendition, run_prefix(tenant, image_id, run, public=public), public)
+        for (name, fmt), key in _served_already(services, record, rendition, public).items():
+            variants[name]["formats"][fmt]["key"] = key
+        named = set(placement.variant_keys(variants))
+        writes = [write for write in writes if write[0] in named]
+        retired = [key for key in placement.variant_keys(record.variants) if key not in named]
         # A retry after a change of privacy writes to the other folder: what this run wrote before goes.
-        superseded = [key for key in written if key not in {w[0] for w in writes}]
+        superseded = [key for key in written if key not in named]
         if superseded:
             placement.drop_unnamed(services, tenant, image_id, superseded)
+        if not writes and not retired:
+            # The profile makes the very files the image serves: nothing is written or retired.
+            return _settle(services, tenant, job_id, image_id, owner, "done")
         written[:] = [w[0] for w in writes]
         write_all(services, writes)
-        retired = placement.variant_keys(record.variants)
         refused: list[str | None] = []
 
         def write(
@@ -278,23 +282,22 @@ def _rerender(
     raise StorageError("The image kept changing while it was re-rendered; try again.")
 
 
-def _serves_already(services: Services, record: ImageRecord, rendition: Any) -> bool:
-    """Whether the image's files are `rendition`'s, byte for byte: the same variants in the same
-    formats. Sizes are compared first (from the record), so a changed profile reads nothing; a
-    file that cannot be read (moved by a privacy change meanwhile) counts as different."""
+def _served_already(
+    services: Services, record: ImageRecord, rendition: Any, public: bool
+) -> dict[tuple[str, str], str]:
+    """The files of `rendition` that the image serves already, byte for byte, in the folder
+    `public` asks for: {(variant, format): the stored key}. Sizes are compared first (from the
+    record), so a changed file is not read; a file that cannot be read (moved by a privacy
+    change meanwhile) counts as changed."""
     current = record.variants or {}
-    if set(current) != set(rendition.variants):
-        return False
-    expected: dict[str, bytes] = {}
+    candidates: dict[tuple[str, str], tuple[str, bytes]] = {}
     for name, encodings in rendition.variants.items():
-        formats = (current[name] or {}).get("formats") or {}
-        if set(formats) != {encoding.format for encoding in encodings}:
-            return False
+        formats = (current.get(name) or {}).get("formats") or {}
         for encoding in encodings:
-            stored = formats[encoding.format]
-            if int(stored.get("bytes", -1)) != len(encoding.data):
-                return False
-            expected[stored["key"]] = encoding.data
+            stored = formats.get(encoding.format)
+            if (stored and int(stored.get("bytes", -1)) == len(encoding.data)
+                    and placement.is_public_key(stored["key"]) == public):
+                candidates[(name, encoding.format)] = (stored["key"], encoding.data)
 
     def same(item: tuple[str, bytes]) -> bool:
         key, data = item
@@ -304,7 +307,8 @@ def _serves_already(services: Services, record: ImageRecord, rendition: Any) -> 
             return False
 
     with ThreadPoolExecutor(WRITE_CONCURRENCY) as pool:
-        return all(pool.map(same, expected.items()))
+        verdicts = list(pool.map(same, candidates.values()))
+    return {where: key for (where, (key, _)), kept in zip(candidates.items(), verdicts, strict=True) if kept}
 
 
 def _remove_retired(services: Services, tenant: str, job_id: str, image_id: str) -> None:

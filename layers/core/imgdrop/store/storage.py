@@ -76,6 +76,17 @@ def run_prefix(tenant: str, image_id: str, run_id: str | None, *, public: bool =
     return f"{root}/{tenant}/{image_id}/" + (f"{run_id}/" if run_id else "")
 
 
+# A reprocess run's folder starts so (lifecycle.reprocess.reprocess_run_id); a processing run's
+# is 16 hex digits (lifecycle.processing.run_id_for).
+REPROCESS_RUN_PREFIX = "rp"
+
+
+def is_reprocess_file(key: str) -> bool:
+    """Whether `key` is in a reprocess run's folder: {root}/{tenant}/{image id}/{run}/{file}."""
+    parts = key.split("/")
+    return len(parts) > 4 and parts[3].startswith(REPROCESS_RUN_PREFIX)
+
+
 def is_public_key(key: str) -> bool:
     return key.startswith(f"{PUBLIC_ROOT}/")
 
