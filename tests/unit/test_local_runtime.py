@@ -369,36 +369,57 @@ def _on_threads(*targets):
 
 
 @pytest.fixture
-def observability(stack, tmp_path):
-    """imgdrop's Metrics and Logger once a function that uses them is loaded (as every one does)."""
+def metrics(stack, tmp_path):
+    """imgdrop's Metrics once a function that uses it is loaded (as every one does)."""
     from dataclasses import replace
 
     (tmp_path / "fn").mkdir()
     (tmp_path / "fn" / "app.py").write_text(
-        "from imgdrop.observability import logger, metrics\n\ndef lambda_handler(e, c):\n    return None\n")
+        "from imgdrop.observability import metrics\n\ndef lambda_handler(e, c):\n    return None\n")
     load_handler(replace(stack.function("ApiFunction"), logical_id="Observed", code_uri=tmp_path / "fn"))
-    from imgdrop.observability import logger, metrics
+    from imgdrop.observability import metrics
 
-    return logger, metrics
+    return metrics
 
 
-def test_a_flush_never_serializes_or_clears_another_requests_metrics(observability, monkeypatch, capsys):
-    """Made on purpose: the second request adds a metric and flushes between the first one's
-    emptiness check and its serialization. Shared, the second printed both requests' metrics and
-    the first raised SchemaValidationError (an API request answered 500 under load)."""
+class AnnouncedLock:
+    """The metrics lock, saying when a thread has to wait for it."""
+
+    def __init__(self, waiting):
+        import threading
+
+        self._lock, self._waiting = threading.RLock(), waiting
+
+    def __enter__(self):
+        if not self._lock.acquire(blocking=False):
+            self._waiting.set()
+            self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.release()
+
+
+def test_a_flush_never_finds_its_metrics_cleared_by_another_request(metrics, monkeypatch, capsys):
+    """Made on purpose: while the first request's flush is between its emptiness check and its
+    serialization, the second request adds a metric and flushes. Unserialized, the second printed
+    both requests' metrics and cleared them, and the first raised SchemaValidationError (an API
+    request answered 500 under load). Serialized, the second waits; each prints its own."""
     import threading
 
-    _, metrics = observability
-    checked, flushed = threading.Event(), threading.Event()
+    from imgdrop_local import lambda_runtime
+
+    checked, moved_on = threading.Event(), threading.Event()  # the second flushed, or had to wait
+    monkeypatch.setattr(lambda_runtime, "_METRICS_LOCK", AnnouncedLock(moved_on))
     serialize = type(metrics.provider).serialize_metric_set
 
-    def serialize_after_the_other_flush(self, *args, **kwargs):
+    def serialize_once_the_second_moved_on(self, *args, **kwargs):
         if threading.current_thread().name == "first":
             checked.set()
-            assert flushed.wait(5)
+            assert moved_on.wait(5)
         return serialize(self, *args, **kwargs)
 
-    monkeypatch.setattr(type(metrics.provider), "serialize_metric_set", serialize_after_the_other_flush)
+    monkeypatch.setattr(type(metrics.provider), "serialize_metric_set", serialize_once_the_second_moved_on)
 
     def first():
         metrics.add_metric("First", "Count", 1)
@@ -408,7 +429,7 @@ def test_a_flush_never_serializes_or_clears_another_requests_metrics(observabili
         assert checked.wait(5)
         metrics.add_metric("Second", "Count", 1)
         metrics.flush_metrics()
-        flushed.set()
+        moved_on.set()
 
     assert _on_threads(first, second) == []
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
@@ -416,24 +437,13 @@ def test_a_flush_never_serializes_or_clears_another_requests_metrics(observabili
     assert names == [["First"], ["Second"]]
 
 
-def test_log_keys_appended_by_one_request_stay_on_its_thread(observability):
-    import threading
+def test_metrics_a_request_adds_from_its_worker_threads_are_flushed_with_it(metrics, capsys):
+    """As in Lambda, where the process is the environment: the webhooks function sends a batch's
+    deliveries from a pool, and each adds its metric there."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    logger, _ = observability
-    appended, seen = threading.Barrier(2), {}
-
-    def first():
-        logger.append_keys(function_name="first")
-        appended.wait(5)
-        appended.wait(5)  # the second has appended its own meanwhile
-        seen["first"] = logger.get_current_keys().get("function_name")
-
-    def second():
-        appended.wait(5)
-        logger.append_keys(function_name="second")
-        appended.wait(5)
-        seen["second"] = logger.get_current_keys().get("function_name")
-
-    assert _on_threads(first, second) == []
-    assert seen == {"first": "first", "second": "second"}
-    assert logger.get_current_keys().get("function_name") is None  # this thread appended none
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda n: metrics.add_metric("Delivered", "Count", 1), range(4)))
+    metrics.flush_metrics()
+    [printed] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert printed["Delivered"] == [1.0] * 4

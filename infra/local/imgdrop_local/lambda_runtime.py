@@ -5,7 +5,7 @@ synchronous invokes, and asynchronous invokes with the template's retries and de
 from __future__ import annotations
 
 import contextlib
-import copy
+import functools
 import importlib.util
 import json
 import logging
@@ -337,59 +337,43 @@ def load_handler(fn: Function, copy_number: int = 0) -> Callable[..., Any]:
     except BaseException:
         sys.modules.pop(module_name, None)
         raise
-    isolate_observability()
+    serialize_metric_flushes()
     return getattr(module, fn.handler_attr)
 
 
-# What a request adds to powertools' shared Metrics and Logger, kept per thread.
-_METRICS_STATE = ("metric_set", "dimension_set", "metadata_set", "dimension_sets")
-_LOGGER_STATE = ("log_format",)
+# Held while a request adds to powertools' shared metric set, and while one prints and clears it.
+_METRICS_LOCK = threading.RLock()
+_METRICS_CALLS = ("add_metric", "add_dimension", "add_metadata", "serialize_metric_set", "clear_metrics",
+                  "flush_metrics")
 
 
-def isolate_observability() -> None:
-    """Keep each request's metrics and log keys to the thread that serves it, as Lambda keeps
-    them to the execution environment that serves one request at a time.
+def serialize_metric_flushes() -> None:
+    """Make powertools' metric set safe to share between requests served at the same time.
 
-    Every function here shares imgdrop.observability's Metrics and Logger (one module in one
-    process), and the local stack serves requests on threads. Shared, one request's flush
-    printed another's metrics under its own name, or found them cleared between its
-    emptiness check and its serialization: GET /v1/images answered 500 ("Must contain at
-    least one metric", bench_load under load). And log lines carried the context (function
-    name, request id) of whichever function was injected last. Once per process."""
+    Lambda serves one request at a time in an execution environment; here every function shares
+    imgdrop.observability's Metrics (one module in one process), and requests run on threads.
+    One request's flush found the set emptied by another's between its emptiness check and its
+    serialization, and raised: GET /v1/images answered 500 ("Must contain at least one metric",
+    bench_load under load). Under one lock, a flush prints whatever the set holds then (possibly
+    another request's metrics too: locally they all reach the same log) and no metric is lost,
+    also those that a request's own worker threads add, as in Lambda. Once per process."""
     observability = sys.modules.get("imgdrop.observability")
     if observability is None:
         return
-    _per_thread(observability.metrics.provider, _METRICS_STATE)
-    _per_thread(observability.logger.registered_formatter, _LOGGER_STATE)
-
-
-def _per_thread(obj: Any, names: tuple[str, ...]) -> None:
-    """Each thread sees its own value of ``obj``'s attributes ``names``: a copy of their value
-    now, until the thread changes or assigns it."""
-    if getattr(obj, "_imgdrop_per_thread", False):
+    provider = observability.metrics.provider
+    if getattr(provider, "_imgdrop_serialized", False):
         return
-    initial = {name: copy.deepcopy(getattr(obj, name)) for name in names}
-    local = threading.local()
+    for name in _METRICS_CALLS:
+        setattr(provider, name, _holding_the_metrics_lock(provider, name))
+    provider._imgdrop_serialized = True
 
-    def state() -> dict[str, Any]:
-        values: dict[str, Any] | None = getattr(local, "values", None)
-        if values is None:
-            values = local.values = {}
-        return values
 
-    def attribute(name: str) -> property:
-        def get(_self: Any) -> Any:
-            values = state()
-            if name not in values:
-                values[name] = copy.deepcopy(initial[name])
-            return values[name]
+def _holding_the_metrics_lock(provider: Any, name: str) -> Callable[..., Any]:
+    """``provider.name``, called under the lock (the class's method, looked up at each call)."""
 
-        def assign(_self: Any, value: Any) -> None:
-            state()[name] = value
+    @functools.wraps(getattr(type(provider), name))
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with _METRICS_LOCK:
+            return getattr(type(provider), name)(provider, *args, **kwargs)
 
-        return property(get, assign)
-
-    cls = type(obj)
-    namespace: dict[str, Any] = {name: attribute(name) for name in names}
-    namespace["_imgdrop_per_thread"] = True
-    obj.__class__ = type(cls.__name__, (cls,), namespace)
+    return call
