@@ -7,10 +7,10 @@ imports first (not timed), one cold call, then ``--repeat`` timed calls (median 
 peak RSS is the subprocess's ru_maxrss. The naive and imgdrop workers alternate, ``--rounds``
 pairs per input, and the speedup is the median of the pairs' ratios, as farm-bench pairs its
 runs: the machine's speed drifts, and one naive worker then one imgdrop worker measured the
-drift as often as the code (the GIF's ratio ranged 2.9-4.4x in one day). Inputs are generated from scikit-learn's sample
-photos, upscaled. "naive" = Pillow, every variant resized from the full image with LANCZOS,
-phash/dhash with imagehash on the full image, EXIF read, JPEG q85 (PNG with alpha) encoded;
-animations resized frame by frame to animated GIF. Both sides make only each variant's
+drift as often as the code (the GIF's ratio ranged 2.9-4.4x in one day). Inputs are generated
+from scikit-learn's sample photos, upscaled. "naive" = Pillow, every variant resized from the
+full image with LANCZOS, phash/dhash with imagehash on the full image, EXIF read, JPEG q85 (PNG
+with alpha) encoded; animations resized frame by frame to animated GIF. Both sides make only each variant's
 fallback (imgdrop: the default profile with ``formats`` emptied): this bench weighs decoding,
 resizing and analysis; bench/bench_formats.py weighs the WebP and AVIF encodings. The last
 table compares the cold import of the process handler with a bare

@@ -9,7 +9,8 @@ is always signed. Turning private moves the files and asks the CDN to forget the
 from __future__ import annotations
 
 import pytest
-from trust_helpers import Gate, Run, image_path
+from thread_runs import Run
+from trust_helpers import Gate, image_path
 
 from imgdrop.delivery.invalidation import Invalidator
 from imgdrop.lifecycle.placement import variant_keys

@@ -11,7 +11,8 @@ import copy
 import hashlib
 
 import pytest
-from trust_helpers import Gate, Run, image_path, s3_event
+from thread_runs import Run
+from trust_helpers import Gate, image_path, s3_event
 
 from imgdrop.lifecycle.placement import variant_keys
 from imgdrop.store.db import ClaimRecord, ImageRecord, Repository

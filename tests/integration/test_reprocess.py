@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from thread_runs import Run
 
 from imgdrop.errors import StorageError
 from imgdrop.lifecycle import reprocess, transitions
@@ -117,17 +118,26 @@ def record_of(image_id: str, tenant: str = "acme"):
     return Repository().get_image(tenant, image_id)
 
 
-def assert_whole(functions: Functions, image_id: str, tenant: str = "acme") -> set[str]:
-    """The image is ready, and every file its record names exists (a variant the job did not
-    change keeps its key, in the folder of the run that wrote it)."""
+def assert_whole(
+    functions: Functions, image_id: str, tenant: str = "acme", kept: frozenset[str] = frozenset()
+) -> set[str]:
+    """The image is ready, every file its record names exists, and all of them are its run's
+    but `kept`: the files a job made byte for byte as before, which keep their keys (and so
+    their folder)."""
     record = record_of(image_id, tenant)
     assert record.status == "ready"
     named = set(variant_keys(record.variants))
     assert named <= image_files(functions.aws, image_id, tenant), "a named file is missing"
+    assert {key for key in named if key.split("/")[3] != record.run_id} == kept, "files of another run"
     assert record.original["key"] in image_files(functions.aws, image_id, tenant)
     status, image = functions.image(image_id, tenant)
     assert status == 200 and image["status"] == "ready" and set(image["variants"]) == set(record.variants)
     return named
+
+
+def files_of(image_id: str, variant: str) -> frozenset[str]:
+    """The keys of one variant's files (each format's), as the image's record names them now."""
+    return frozenset(variant_keys({variant: record_of(image_id).variants[variant]}))
 
 
 def test_a_job_re_renders_images_with_the_profiles_current_definition(functions, profiles):
@@ -135,6 +145,7 @@ def test_a_job_re_renders_images_with_the_profiles_current_definition(functions,
     other = ready_image(functions, 9, profile="avatar")
     before = {i: assert_whole(functions, i) for i in ids}
     assert all(set(record_of(i).variants) == {"small", "thumb"} for i in ids)
+    thumbs = {i: files_of(i, "thumb") for i in ids}  # AFTER makes the thumb as before
     write_profiles(profiles, AFTER)  # the deployment changes the profile
 
     started = start(functions, {"profile": "rp"})
@@ -143,17 +154,15 @@ def test_a_job_re_renders_images_with_the_profiles_current_definition(functions,
     assert job(functions, started["id"]) == {"id": started["id"], "status": "done", "total": 3, "done": 3,
                                             "failed": 0}
     for image_id in ids:
-        after = assert_whole(functions, image_id)
+        # The thumb's files and URLs stay (they change when the bytes change, and only then);
+        # the rest is the job's run. Before the mend, every URL moved to the job's run.
+        assert len(thumbs[image_id]) == 2
+        assert assert_whole(functions, image_id, kept=thumbs[image_id]) & before[image_id] == thumbs[image_id]
         record = record_of(image_id)
+        assert record.run_id == reprocess.reprocess_run_id(started["id"], image_id)
         assert set(record.variants) == {"small", "thumb", "mini"}
         assert (record.variants["small"]["width"], record.variants["mini"]["width"]) == (32, 12)
-        run = reprocess.reprocess_run_id(started["id"], image_id)
-        # The thumb is made byte for byte as before: its file and URL stay (they change when the
-        # bytes change, and only then). Before the mend, every URL moved to the job's run.
-        thumb = set(variant_keys({"thumb": record.variants["thumb"]}))
-        assert len(thumb) == 2 and thumb <= before[image_id] and not any(f"/{run}/" in k for k in thumb)
-        assert {k for k in after if f"/{run}/" in k} == after - thumb, "the changed and new files are the run's"
-        assert before[image_id] & image_files(functions.aws, image_id) == thumb, "the retired files are gone"
+        assert before[image_id] & image_files(functions.aws, image_id) == thumbs[image_id], "retired files stay"
     assert set(record_of(other).variants) == {"s", "m", "l"}  # another profile: untouched
 
 
@@ -192,7 +201,7 @@ def test_a_crash_after_writing_the_new_files_before_the_swap_leaves_the_image_wh
     functions, profiles, monkeypatch
 ):
     image_id = ready_image(functions, 1)
-    old = assert_whole(functions, image_id)
+    old, thumb = assert_whole(functions, image_id), files_of(image_id, "thumb")
     write_profiles(profiles, AFTER)
     started = start(functions, {"ids": [image_id]})
     swap = transitions.swap_rendition
@@ -210,7 +219,7 @@ def test_a_crash_after_writing_the_new_files_before_the_swap_leaves_the_image_wh
 
     monkeypatch.setattr(transitions, "swap_rendition", swap)
     run_queue(functions)  # the queue hands the message over again
-    new = assert_whole(functions, image_id)
+    new = assert_whole(functions, image_id, kept=thumb)
     assert record_of(image_id).run_id == run and "mini" in record_of(image_id).variants
     assert image_files(functions.aws, image_id) == new | {record_of(image_id).original["key"]}
     assert job(functions, started["id"]) == {"id": started["id"], "status": "done", "total": 1, "done": 1,
@@ -221,7 +230,7 @@ def test_a_crash_after_the_swap_before_removing_the_old_files_leaves_the_image_w
     functions, profiles, monkeypatch
 ):
     image_id = ready_image(functions, 2)
-    old = assert_whole(functions, image_id)
+    old, thumb = assert_whole(functions, image_id), files_of(image_id, "thumb")
     write_profiles(profiles, AFTER)
     started = start(functions, {"ids": [image_id]})
     delete = ObjectStore.delete
@@ -234,17 +243,15 @@ def test_a_crash_after_the_swap_before_removing_the_old_files_leaves_the_image_w
     monkeypatch.setattr(ObjectStore, "delete", crash_on_the_old_files)
     [message] = messages(functions.aws)
     assert not deliver(functions, message)
-    new = assert_whole(functions, image_id)  # on the new set already, all of it
-    retired = old - new
-    assert retired and new & old, "the thumb is kept, the rest retired"
-    assert old <= image_files(functions.aws, image_id)
+    new = assert_whole(functions, image_id, kept=thumb)  # on the new set already, all of it
+    assert old <= image_files(functions.aws, image_id)  # the retired files too, until the repeat
     # Counted once, in the same transaction as the swap.
     assert job(functions, started["id"]) == {"id": started["id"], "status": "done", "total": 1, "done": 1,
                                             "failed": 0}
 
     monkeypatch.setattr(ObjectStore, "delete", delete)
     run_queue(functions)  # the repeat finds the image counted and removes what its swap retired
-    assert assert_whole(functions, image_id) == new
+    assert assert_whole(functions, image_id, kept=thumb) == new
     assert image_files(functions.aws, image_id) == new | {record_of(image_id).original["key"]}
     assert job(functions, started["id"])["done"] == 1
 
@@ -319,15 +326,14 @@ def test_a_file_that_differs_from_what_the_profile_makes_now_is_replaced(functio
     served = functions.aws.s3.get_object(Bucket=functions.aws.bucket_name,
                                          Key=after.variants["small"]["formats"]["webp"]["key"])["Body"].read()
     assert served.startswith(b"RIFF") and len(served) == small["bytes"]
-    assert_whole(functions, image_id)
+    # only that file is written again: the others keep their keys
+    assert_whole(functions, image_id, kept=frozenset(variant_keys(before.variants)) - {small["key"]})
 
 
 def test_finalize_cleaning_up_late_never_removes_a_reprocess_runs_files(functions, profiles, monkeypatch):
     """Made on purpose: between the upload's settle and finalize's cleanup of lost processing
     runs (a stalled finalize), a job switches the image to a reprocess run. The cleanup, holding
     the record as it settled it, removed that run's files: the ready image named missing files."""
-    import threading
-
     from imgdrop.lifecycle import finalize
     from imgdrop_local.iam import acting_as
 
@@ -339,19 +345,21 @@ def test_finalize_cleaning_up_late_never_removes_a_reprocess_runs_files(function
     functions.aws.s3.put_object(Bucket=functions.aws.bucket_name, Key=key, Body=data)
     cleanup = finalize._remove_other_runs
     jobs: list[str] = []
+    thumbs: list[frozenset[str]] = []
+
+    def job_meanwhile() -> None:
+        with acting_as(None):  # the test's own calls, as the administrator
+            jobs.append(start(functions, {"ids": [image_id]})["id"])
+            run_queue(functions)
 
     def reprocess_first(record, services):
         assert record_of(image_id).status == "ready"
+        thumbs.append(files_of(image_id, "thumb"))
         write_profiles(profiles, AFTER)
-
-        def job_meanwhile():
-            with acting_as(None):  # the test's own calls, as the administrator
-                jobs.append(start(functions, {"ids": [image_id]})["id"])
-                run_queue(functions)
-
-        other_lambda = threading.Thread(target=job_meanwhile)
+        other_lambda = Run("other-lambda", job_meanwhile)
         other_lambda.start()
         other_lambda.join(60)
+        assert other_lambda.error is None and not other_lambda.is_alive()
         cleanup(record, services)
 
     monkeypatch.setattr(finalize, "_remove_other_runs", reprocess_first)
@@ -360,4 +368,4 @@ def test_finalize_cleaning_up_late_never_removes_a_reprocess_runs_files(function
     run = reprocess.reprocess_run_id(jobs[0], image_id)
     assert record_of(image_id).run_id == run and "mini" in record_of(image_id).variants
     assert job(functions, jobs[0])["done"] == 1
-    assert_whole(functions, image_id)  # before the mend: "a named file is missing"
+    assert_whole(functions, image_id, kept=thumbs[0])  # before the mend: "a named file is missing"

@@ -8,6 +8,7 @@ import json
 from urllib.parse import quote_plus
 
 import pytest
+from thread_runs import Run
 
 from imgdrop_local.dispatcher import Dispatcher, lambda_record
 from imgdrop_local.http_api import MAX_PAYLOAD_BYTES, HttpApi
@@ -348,26 +349,6 @@ def test_the_api_function_takes_as_many_requests_at_once_as_it_has_copies(stack,
     assert answers == {1: copies > 1, 2: True}
 
 
-def _on_threads(*targets):
-    """Run each target on a thread of its own (named after it); answers what they raised."""
-    import threading
-
-    errors = []
-
-    def run(target):
-        try:
-            target()
-        except Exception as exc:  # noqa: BLE001 - reported to the test
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(t,), name=t.__name__) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-    return errors
-
-
 @pytest.fixture
 def metrics(stack, tmp_path):
     """imgdrop's Metrics once a function that uses it is loaded (as every one does)."""
@@ -431,7 +412,12 @@ def test_a_flush_never_finds_its_metrics_cleared_by_another_request(metrics, mon
         metrics.flush_metrics()
         moved_on.set()
 
-    assert _on_threads(first, second) == []
+    runs = [Run("first", first), Run("second", second)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(10)
+    assert [run.error for run in runs] == [None, None]
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     names = sorted([m["Name"] for m in p["_aws"]["CloudWatchMetrics"][0]["Metrics"]] for p in printed)
     assert names == [["First"], ["Second"]]

@@ -74,7 +74,7 @@ def _ac_digit(value: float, scale: float) -> int:
 def blurhash_of(rgb: Image.Image, x: int = 4, y: int = 3) -> str:
     """The BlurHash of an RGB image, shrunk to 32 px first: the reference encoder (Wolt's, as
     the `blurhash` package ports it; the tests compare the two), its sums as two matrix
-    products. The pure-Python port took ~17 ms even at 32 px."""
+    products. The pure-Python port took ~5 ms of loops even at 32 px."""
     small = rgb.copy()
     small.thumbnail((32, 32), Image.Resampling.BILINEAR)
     linear = _srgb_to_linear()[np.asarray(small.convert("RGB"))]  # height x width x 3
