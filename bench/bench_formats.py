@@ -21,8 +21,10 @@ the median of the rounds' ratios, so that a drift in the machine's speed weighs 
 
 Then (outside the timed workers) every encoding of both sides is compared with a reference
 rendition of the same size (Pillow LANCZOS from the decoded source, kept in float): SSIM on
-luma (7x7 windows), so that speed is not bought with quality. Last, "what a view costs": the
-bytes a ``<picture>`` serves (AVIF where the variant has it, else WebP) against JPEG only.
+luma (7x7 windows), so that speed is not bought with quality. Then the WebP effort's curve
+(bench/encode_curves.py): time, bytes and SSIM at each effort, and the files-only speedup each
+would give. Last, "what a view costs": the bytes a ``<picture>`` serves (AVIF where the variant
+has it, else WebP) against JPEG only.
 No absolute timing is asserted: the ratios are measured in the same run on the same CPU.
 """
 
@@ -39,6 +41,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from encode_curves import curve, luma, print_curve, ssim
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "layers" / "core"
@@ -170,29 +174,6 @@ def make_inputs(tmp: Path) -> list[tuple[str, Path]]:
     return cases
 
 
-def _luma(img) -> "np.ndarray":  # noqa: F821, UP037
-    import numpy as np
-
-    return np.asarray(img.convert("RGB"), dtype=np.float64) @ np.array([0.299, 0.587, 0.114])
-
-
-def _box_mean(a, r: int = 3):
-    import numpy as np
-
-    k = 2 * r + 1
-    c = np.pad(a, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
-    return (c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) / (k * k)
-
-
-def ssim(x, y) -> float:
-    """Mean SSIM of two luma arrays over 7x7 windows (Wang et al.'s constants, uniform window)."""
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    mx, my = _box_mean(x), _box_mean(y)
-    sxx, syy, sxy = _box_mean(x * x) - mx * mx, _box_mean(y * y) - my * my, _box_mean(x * y) - mx * my
-    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
-    return float(s.mean())
-
-
 def quality(source: Path, files: dict[str, str]) -> dict[str, float]:
     """SSIM of each encoding ("variant.format" -> path) against a reference of the same size."""
     from PIL import Image, ImageOps
@@ -212,8 +193,8 @@ def quality(source: Path, files: dict[str, str]) -> dict[str, float]:
                 if mode == "fit"
                 else ImageOps.fit(src, img.size, Image.Resampling.LANCZOS)
             )
-            references[ref_key] = _luma(ref)
-        out[key] = ssim(references[ref_key], _luma(img))
+            references[ref_key] = luma(ref)
+        out[key] = ssim(references[ref_key], luma(img))
     return out
 
 
@@ -296,6 +277,10 @@ def main() -> None:
                 f"{speedup:>7.1f}x{contract:>10.1f}x | "
                 f"{naive['rss_mb']:>9.0f}{ours['rss_mb']:>11.0f}{rss:>9.2f}x"
             )
+
+        for name, path, naive, ours in measured:
+            # what the WebP effort behind the speedup costs and buys, at the sizes where it is set
+            print_curve(name, "webp", curve("webp", path, cpu), naive["ms"], ours["ms"])
 
         for name, path, naive, ours in measured:
             print(f"\n{name}: bytes and SSIM (luma, 7x7) of each encoding against a LANCZOS reference")

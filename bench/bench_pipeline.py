@@ -10,10 +10,11 @@ runs: the machine's speed drifts, and one naive worker then one imgdrop worker m
 drift as often as the code (the GIF's ratio ranged 2.9-4.4x in one day). Inputs are generated
 from scikit-learn's sample photos, upscaled. "naive" = Pillow, every variant resized from the
 full image with LANCZOS, phash/dhash with imagehash on the full image, EXIF read, JPEG q85 (PNG
-with alpha) encoded; animations resized frame by frame to animated GIF. Both sides make only each variant's
-fallback (imgdrop: the default profile with ``formats`` emptied): this bench weighs decoding,
-resizing and analysis; bench/bench_formats.py weighs the WebP and AVIF encodings. The last
-table compares the cold import of the process handler with a bare
+with alpha) encoded; animations resized frame by frame to animated GIF. Both sides make only
+each variant's fallback (imgdrop: the default profile with ``formats`` emptied): this bench
+weighs decoding, resizing and analysis; bench/bench_formats.py weighs the WebP and AVIF
+encodings. For the PNG, the curve of its compression level follows (bench/encode_curves.py).
+The last table compares the cold import of the process handler with a bare
 ``import boto3; import PIL.Image``.
 """
 
@@ -30,6 +31,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from encode_curves import curve, print_curve
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "layers" / "core"
@@ -253,6 +256,7 @@ def main() -> None:
         )
         print(head)
         print("-" * len(head))
+        curves = []
         for name, path in cases:
             # Alternating pairs, the ratio taken pair by pair: this machine's speed drifts by tens
             # of percent over a minute, and two workers run a minute apart measured the drift.
@@ -273,6 +277,10 @@ def main() -> None:
                 f"{speedup:>8.1f}x | {naive_mb:>9.0f}{ours_mb:>11.0f}"
                 f"{ours_mb / naive_mb:>9.2f}x | {off}"
             )
+            if path.suffix == ".png":
+                curves.append((name, path, naive_ms, ours_ms))
+        for name, path, naive_ms, ours_ms in curves:  # PNG's target: what its compression level trades
+            print_curve(name, "png", curve("png", path, cpu), naive_ms, ours_ms)
 
     handler = ROOT / "functions" / "process" / "app.py"
     bare = "import boto3; import PIL.Image"

@@ -31,6 +31,12 @@ MIME = {
 WEBP_EFFORT_PIXELS = 300_000
 WEBP_EFFORT = 4
 WEBP_EFFORT_BIG = 2
+# PNG (the fallback of a still with alpha): measured on 2048 px RGBA photos, level 2 with the
+# "up" filter is faster and smaller than libvips' default (level 6, no filter) and than level 3
+# with "sub" (~25% faster, ~8% smaller on two photos; even on flat graphics). Level 3 "up" is
+# ~6% smaller again but ~25% slower; level 1 is ~45% bigger (bench/bench_pipeline.py's curve).
+PNG_COMPRESSION = 2
+PNG_FILTER = "up"
 # Animated WebP is slow to encode (each frame is a full WebP encode): the lowest effort.
 # Measured on 24 frames of 480x320 at Q80: effort 0 encodes in ~70% of effort 2's time, files
 # ~20% bigger, PSNR ~0.4 dB higher (effort 1: ~88% of the time, ~10% bigger, same PSNR as 0).
@@ -79,6 +85,11 @@ def page_height(img: Any) -> int:
     return int(img.get("page-height")) if "page-height" in img.get_fields() else int(img.height)
 
 
+def webp_effort(width: int, height: int) -> int:
+    """libwebp's effort for a still of this size (see WEBP_EFFORT_PIXELS)."""
+    return WEBP_EFFORT if width * height <= WEBP_EFFORT_PIXELS else WEBP_EFFORT_BIG
+
+
 def is_animation(img: Any) -> bool:
     return page_height(img) < img.height
 
@@ -90,10 +101,7 @@ def encode(img: Any, fmt: str, quality: int) -> bytes:
     if fmt == "gif":
         return gif_bytes(img)
     if fmt == "webp":
-        if animated:
-            effort = ANIMATION_WEBP_EFFORT
-        else:
-            effort = WEBP_EFFORT if img.width * img.height <= WEBP_EFFORT_PIXELS else WEBP_EFFORT_BIG
+        effort = ANIMATION_WEBP_EFFORT if animated else webp_effort(img.width, img.height)
         return bytes(img.webpsave_buffer(Q=quality, effort=effort, **common))
     if animated:
         raise ValueError(f"{fmt} is not an animated format")
@@ -102,11 +110,7 @@ def encode(img: Any, fmt: str, quality: int) -> bytes:
         # the fallback's bytes for twice its encode time (~20 ms more at 2048 px)
         return bytes(img.jpegsave_buffer(Q=quality, **common))
     if fmt == "png":
-        # measured on 2048 px RGBA photos: level 2 with the "up" filter is faster and smaller
-        # than libvips' default (level 6, no filter) and than level 3 with "sub" (~25% faster,
-        # ~8% smaller on two photos; even on flat graphics). Level 3 "up" is ~6% smaller
-        # again but ~25% slower; level 1 is ~45% bigger.
-        return bytes(img.pngsave_buffer(compression=2, filter="up", **common))
+        return bytes(img.pngsave_buffer(compression=PNG_COMPRESSION, filter=PNG_FILTER, **common))
     if fmt == "avif":
         return bytes(
             img.heifsave_buffer(compression="av1", Q=quality, effort=AVIF_EFFORT, bitdepth=8, **common)
