@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import json
+import posixpath
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
@@ -123,7 +125,8 @@ def assert_whole(
 ) -> set[str]:
     """The image is ready, every file its record names exists, and all of them are its run's
     but `kept`: the files a job made byte for byte as before, which keep their keys (and so
-    their folder)."""
+    their folder). Each variant's formats share one folder, as its auto URL does: the edge
+    function looks for them beside it."""
     record = record_of(image_id, tenant)
     assert record.status == "ready"
     named = set(variant_keys(record.variants))
@@ -132,6 +135,10 @@ def assert_whole(
     assert record.original["key"] in image_files(functions.aws, image_id, tenant)
     status, image = functions.image(image_id, tenant)
     assert status == 200 and image["status"] == "ready" and set(image["variants"]) == set(record.variants)
+    for name, variant in image["variants"].items():
+        folders = {posixpath.dirname(urlsplit(url).path)
+                   for url in [variant["auto_url"], *(f["url"] for f in variant["formats"].values())]}
+        assert len(folders) == 1, f"{name}'s formats and auto URL lie in {sorted(folders)}"
     return named
 
 
@@ -326,8 +333,10 @@ def test_a_file_that_differs_from_what_the_profile_makes_now_is_replaced(functio
     served = functions.aws.s3.get_object(Bucket=functions.aws.bucket_name,
                                          Key=after.variants["small"]["formats"]["webp"]["key"])["Body"].read()
     assert served.startswith(b"RIFF") and len(served) == small["bytes"]
-    # only that file is written again: the others keep their keys
-    assert_whole(functions, image_id, kept=frozenset(variant_keys(before.variants)) - {small["key"]})
+    # only that variant is written again (its fallback with it, for its auto URL): the others keep their keys
+    rewritten = frozenset(variant_keys({"small": before.variants["small"]}))
+    assert small["key"] in rewritten and len(rewritten) == 2
+    assert_whole(functions, image_id, kept=frozenset(variant_keys(before.variants)) - rewritten)
 
 
 def test_finalize_cleaning_up_late_never_removes_a_reprocess_runs_files(functions, profiles, monkeypatch):

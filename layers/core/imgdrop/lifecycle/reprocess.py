@@ -9,13 +9,16 @@ message hands the rest to the queue, step by step; `total` grows until the listi
 
 One image, one job (`reprocess_image`):
 1. the worker holds the image's job item (a lease: copies of a message never work at once);
-2. it renders the stored original (private folder) with the profile as it is now. A file the
-   image serves already, byte for byte (the same variant and format, in the folder its privacy
-   asks for), is kept under its key: its URL changes when its bytes change, and only then. When
-   the profile makes the very files the image serves, the image is left as it is and counted
-   `done`. Otherwise it writes the other files under a new run folder: `run_id` is derived from
-   the job and the image, so a repeat of the job's message is the same run, and no other writer
-   ever uses that folder (finalize's cleanup of lost processing runs leaves reprocess runs alone);
+2. it renders the stored original (private folder) with the profile as it is now. A variant the
+   image serves already, every format byte for byte (in the folder its privacy asks for), is
+   kept under its keys: a variant's URLs change when its bytes change, and only then. Its
+   formats stay in one folder, where its auto URL finds them: when one format changes, the
+   others move with it (new URLs for the same bytes: the price of an auto URL that works).
+   When the profile makes the very files the image serves, the image is left as it is and
+   counted `done`. Otherwise it writes the other variants' files under a new run folder:
+   `run_id` is derived from the job and the image, so a repeat of the job's message is the same
+   run, and no other writer ever uses that folder (finalize's cleanup of lost processing runs
+   leaves reprocess runs alone);
 3. one transaction switches the image to its new set (transitions.swap_rendition: only while it
    is ready, on the run and the variants read), records the keys it retired on the job item, and
    counts the image `done`: so the image is always on its old set or its new one, never a mix,
@@ -285,19 +288,25 @@ def _rerender(
 def _served_already(
     services: Services, record: ImageRecord, rendition: Any, public: bool
 ) -> dict[tuple[str, str], str]:
-    """The files of `rendition` that the image serves already, byte for byte, in the folder
-    `public` asks for: {(variant, format): the stored key}. Sizes are compared first (from the
-    record), so a changed file is not read; a file that cannot be read (moved by a privacy
-    change meanwhile) counts as changed."""
+    """The variants of `rendition` that the image serves already, every format byte for byte, in
+    the folder `public` asks for: {(variant, format): the stored key}. A variant is kept whole or
+    not at all: its auto URL is its fallback's folder, where the edge function finds the other
+    formats, so they must stay together (a variant whose WebP changes moves with its JPEG).
+    Sizes are compared first (from the record), so a changed file is not read; a file that
+    cannot be read (moved by a privacy change meanwhile) counts as changed."""
     current = record.variants or {}
-    candidates: dict[tuple[str, str], tuple[str, bytes]] = {}
+    candidates: dict[str, dict[str, tuple[str, bytes]]] = {}
     for name, encodings in rendition.variants.items():
         formats = (current.get(name) or {}).get("formats") or {}
-        for encoding in encodings:
-            stored = formats.get(encoding.format)
-            if (stored and int(stored.get("bytes", -1)) == len(encoding.data)
-                    and placement.is_public_key(stored["key"]) == public):
-                candidates[(name, encoding.format)] = (stored["key"], encoding.data)
+        sized = {
+            encoding.format: (formats[encoding.format]["key"], encoding.data)
+            for encoding in encodings
+            if encoding.format in formats
+            and int(formats[encoding.format].get("bytes", -1)) == len(encoding.data)
+            and placement.is_public_key(formats[encoding.format]["key"]) == public
+        }
+        if len(sized) == len(encodings):
+            candidates[name] = sized
 
     def same(item: tuple[str, bytes]) -> bool:
         key, data = item
@@ -306,9 +315,11 @@ def _served_already(
         except StorageError:
             return False
 
+    files = [(name, fmt, stored) for name, sized in candidates.items() for fmt, stored in sized.items()]
     with ThreadPoolExecutor(WRITE_CONCURRENCY) as pool:
-        verdicts = list(pool.map(same, candidates.values()))
-    return {where: key for (where, (key, _)), kept in zip(candidates.items(), verdicts, strict=True) if kept}
+        verdicts = list(pool.map(same, [stored for _, _, stored in files]))
+    changed = {name for (name, _, _), kept in zip(files, verdicts, strict=True) if not kept}
+    return {(name, fmt): stored[0] for name, fmt, stored in files if name not in changed}
 
 
 def _remove_retired(services: Services, tenant: str, job_id: str, image_id: str) -> None:
