@@ -10,7 +10,7 @@ import mmap
 import os
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from imgdrop.profiles import Profile, load_profiles
 from . import analysis, metadata
 from .encode import Encoding, encode, gif_copy, page_height
 from .geometry import Plan, plan
-from .sniff import MIME, gif_truncated, sniff
+from .sniff import MIME, check_jpeg_header, gif_truncated, sniff
 
 DEFAULT_MAX_PIXELS = 100_000_000
 DEFAULT_MAX_FRAMES = 1000
@@ -155,22 +155,39 @@ def _register_heif() -> None:
 class _Input:
     """The source: its bytes, or the path of the file holding them. From a file, libvips reads
     through a file source (what it needs, when it needs it) and Pillow opens the file lazily:
-    nothing holds the whole file in memory."""
+    nothing holds the whole file in memory.
+
+    ``heif``: libvips loads it with heifload by name (AVIF, HEIC): its detection by content
+    knows only some brands and refuses an AVIF sequence (major brand ``avis``) that heifload
+    reads, primary image first."""
 
     data: bytes | None = None
     path: str | None = None
+    heif: bool = False
 
     def pil(self) -> Any:
         return self.path if self.path is not None else io.BytesIO(self.data or b"")
 
+    def _heifload(self, **load: Any) -> Any:
+        vips = _pyvips()
+        if self.path is not None:
+            return vips.Image.heifload_source(vips.Source.new_from_file(self.path), **load)
+        return vips.Image.heifload_buffer(self.data, **load)
+
     def vips_header(self) -> Any:
         vips = _pyvips()
+        if self.heif:
+            return self._heifload()
         if self.path is not None:
             return vips.Image.new_from_source(vips.Source.new_from_file(self.path), "")
         return vips.Image.new_from_buffer(self.data, "")
 
-    def vips_thumbnail(self, width: int, option_string: str, **opts: Any) -> Any:
+    def vips_thumbnail(self, width: int, load: dict[str, Any], **opts: Any) -> Any:
+        """libvips' thumbnail, ``load`` the loader's options."""
         vips = _pyvips()
+        if self.heif:  # sequential, as thumbnail opens its loader (random access: ~25% slower)
+            return self._heifload(access="sequential", **load).thumbnail_image(width, **opts)
+        option_string = ",".join(f"{name}={str(value).lower()}" for name, value in load.items())
         if self.path is not None:
             source = vips.Source.new_from_file(self.path)
             return vips.Image.thumbnail_source(source, width, option_string=option_string, **opts)
@@ -390,12 +407,12 @@ def _probe_vips(source: _Input) -> _Source:
 
 def _thumb(source: _Input, width: int, height: int, src: _Source, *, animated: bool = False) -> Any:
     vips = _pyvips()
-    load = f"fail_on={src.fail_on}"
+    load: dict[str, Any] = {"fail_on": src.fail_on}
     if animated:
         # A loader that is not sequential decodes every frame first, into a temporary file
         # when that is over 100 MB: in memory instead (bounded by max_animation_pixels; a
         # Lambda's /tmp is 512 MB and a full disk would read as a corrupt file).
-        load += ",n=-1" if src.streams else ",n=-1,memory=true"
+        load.update({"n": -1} if src.streams else {"n": -1, "memory": True})
     opts: dict[str, Any] = {"height": height, "size": "force"}
     if src.needs_icc:
         opts["export_profile"] = "srgb"
@@ -746,9 +763,17 @@ def _render(
     what the decoders read, `digest()` its sha256."""
     max_pixels, max_frames, max_animation_pixels = limits
     fmt = sniff(data)  # type: ignore[arg-type]  # bytes or a mapped file: both slice and index as bytes
+    if fmt in ("avif", "heic"):
+        source = replace(source, heif=True)
+    # Metadata and padding are bounded before Pillow and libvips parse them (they hold them whole).
+    truncated = False
+    if fmt == "jpeg":
+        check_jpeg_header(data)  # type: ignore[arg-type]
+    elif fmt == "gif":
+        truncated = gif_truncated(data)  # type: ignore[arg-type]  # libvips decodes a short GIF silently
     header, frames = _open_header(source, fmt, max_pixels, max_frames, max_animation_pixels)
     try:
-        if fmt == "gif" and gif_truncated(data):  # type: ignore[arg-type]  # libvips decodes a short GIF silently
+        if truncated:  # after the header: over a limit is image_too_large, truncated or not
             raise ImageRejected("file_error", "The file is corrupt or truncated.")
         exif_dict, gps, taken_at, camera = metadata.extract(
             metadata.read_exif(header.info.get("exif"), header)

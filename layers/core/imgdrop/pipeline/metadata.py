@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from typing import Any
 
@@ -97,7 +98,7 @@ def read_exif(raw: bytes | None, image: Image.Image | None = None) -> Image.Exif
 def orientation(exif: Image.Exif | None) -> int:
     try:
         value = int(exif.get(0x0112, 1)) if exif is not None else 1
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError):  # a float inf, a x/0 rational
         return 1
     return value if 1 <= value <= 8 else 1
 
@@ -142,7 +143,16 @@ def gps_of(gps: dict[int, Any]) -> dict[str, float | None] | None:
     return {"lat": lat, "lon": lon, "alt": alt}
 
 
+# EXIF's own forms, ASCII digits only: str.isdigit() and int() also take "²" or "٢", and
+# disagree on which (the first is a digit to isdigit(), not to int()).
+_DATE = re.compile(r"([0-9]{4}):([0-9]{2}):([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})")
+_SUBSEC = re.compile(r"[0-9]+")
+_OFFSET = re.compile(r"[+-](?:0[0-9]|1[0-4]):[0-5][0-9]")  # UTC-14:59 .. UTC+14:59
+
+
 def _taken_at(exif_ifd: dict[int, Any], base: dict[int, Any]) -> str | None:
+    """ISO 8601 of the first well-formed date, with its subseconds and offset when those are
+    well formed too (a bad part is left out, never raised)."""
     # (date tag, subsec tag, offset tag): DateTimeOriginal, DateTimeDigitized, DateTime
     for date_tag, sub_tag, off_tag, where in (
         (0x9003, 0x9291, 0x9011, exif_ifd),
@@ -150,20 +160,22 @@ def _taken_at(exif_ifd: dict[int, Any], base: dict[int, Any]) -> str | None:
         (0x0132, 0x9290, 0x9010, base),
     ):
         raw = _clean(where.get(date_tag))
-        if not isinstance(raw, str):
+        match = _DATE.match(raw) if isinstance(raw, str) else None
+        if match is None:
             continue
+        year, month, day, hour, minute, second = (int(part) for part in match.groups())
         try:
-            moment = datetime.strptime(raw[:19], "%Y:%m:%d %H:%M:%S")
-        except ValueError:
+            moment = datetime(year, month, day, hour, minute, second)
+        except ValueError:  # month 13, 00:00:00 on day 0, ...
             continue
         sub = _clean(exif_ifd.get(sub_tag))
-        if isinstance(sub, int):
+        if isinstance(sub, int) and not isinstance(sub, bool) and sub >= 0:
             sub = str(sub)
-        if isinstance(sub, str) and sub.isdigit():
+        if isinstance(sub, str) and _SUBSEC.fullmatch(sub):
             moment = moment.replace(microsecond=int(sub[:6].ljust(6, "0")))
         text = moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
         offset = _clean(exif_ifd.get(off_tag))
-        if isinstance(offset, str) and len(offset) == 6 and offset[0] in "+-" and offset[3] == ":":
+        if isinstance(offset, str) and _OFFSET.fullmatch(offset):
             text += offset
         return text
     return None

@@ -144,19 +144,116 @@ def unsupported_kind(data: bytes) -> str | None:
     return None
 
 
+# What a source may carry beside its pixels, checked before Pillow or libvips parse it: Pillow
+# holds a GIF's comment as one bytes object a sub-block (1-byte sub-blocks cost ~45x the file)
+# and a JPEG's APPn segments whole, libjpeg saves its markers again, and both step through
+# padding in Python a byte or a block at a time (16 MB of 0xFF fill: 6 s). Real files carry
+# well under a megabyte (EXIF, XMP, ICC, a Photoshop block) in a few dozen segments.
+MAX_METADATA_BYTES = 16 * 1024 * 1024  # JPEG: bytes before the image data and segments; GIF: extensions
+MAX_METADATA_BLOCKS = 100_000  # JPEG segments; GIF extension sub-blocks
+MAX_STRAY_BYTES = 1024 * 1024  # JPEG bytes between segments that are no marker (junk, 0xFF fill)
+# A GIF's sub-blocks of every kind: at most this many more a byte of file than the allowance
+# above (encoders write 255-byte sub-blocks, 1/256 a byte; 1-byte ones are 1/2 and take
+# Pillow's frame count ~2 minutes on a 2 GB file).
+_GIF_BLOCKS_PER_BYTE = 1 / 64
+_GIF_CHECK_EVERY = 4096
+_FILL = re.compile(rb"\xff+")
+# A marker in entropy-coded data: 0xFF then neither a stuffed zero, a restart, nor fill.
+_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
+def _too_much_metadata(what: str) -> ImageRejected:
+    return ImageRejected("image_too_large", f"The file carries too much besides its pixels: {what}.")
+
+
+def check_jpeg_header(data: bytes) -> None:
+    """Refuse a JPEG whose segments (APPn, COM, ...) are over MAX_METADATA_BYTES or
+    MAX_METADATA_BLOCKS, or with over MAX_STRAY_BYTES of junk and fill bytes among them.
+
+    Up to the first scan the segments are walked by their lengths (a few dozen steps for a
+    camera's photo) and every byte counts, padding included. Between the scans of a
+    progressive JPEG (which libjpeg reads whole, saving its APPn and COM segments) each marker
+    is found by a search of the entropy-coded data up to the end of image (~1 ms for a 12 MP
+    photo); anything after that marker (a Motion Photo's video, an MPF preview) is not read.
+    A file that ends first is left to the decoders.
+    """
+    n = len(data)
+    pos, stray, segments = 2, 0, 0  # after SOI
+    while pos < n:
+        if pos > MAX_METADATA_BYTES:
+            raise _too_much_metadata(f"over {MAX_METADATA_BYTES:,} bytes before the image data")
+        if segments > MAX_METADATA_BLOCKS:
+            raise _too_much_metadata(f"over {MAX_METADATA_BLOCKS:,} segments")
+        window = pos + MAX_STRAY_BYTES - stray + 1
+        ff = data.find(b"\xff", pos, window)
+        if ff < 0:
+            if window >= n:
+                return
+            raise _too_much_metadata(f"over {MAX_STRAY_BYTES:,} stray bytes between its segments")
+        fill = _FILL.match(data, ff, window + 1)
+        end = fill.end() if fill is not None else ff + 1
+        stray += end - 1 - pos  # junk before the 0xFF, and fill bytes after it
+        if stray > MAX_STRAY_BYTES:
+            raise _too_much_metadata(f"over {MAX_STRAY_BYTES:,} stray bytes between its segments")
+        if end >= n:
+            return
+        marker, pos = data[end], end + 1
+        if marker == 0x00:  # an escaped 0xFF: junk
+            stray += 2
+        elif marker != 0x01 and not 0xD0 <= marker <= 0xD9:  # TEM, RSTn, SOI, EOI: no length
+            if pos + 2 > n:
+                return
+            pos += max(2, int.from_bytes(data[pos : pos + 2], "big"))
+            segments += 1
+            if marker == 0xDA:  # start of scan: the image data
+                break
+    # Markers within or between the scans, up to the end of image: only their segments count.
+    size = pos
+    while (found := _MARKER.search(data, pos)) is not None:
+        pos = found.end()
+        marker = data[pos - 1]
+        if marker == 0xD9:  # end of image
+            return
+        if marker == 0x01 or marker == 0xD8 or pos + 2 > n:
+            continue
+        length = max(2, int.from_bytes(data[pos : pos + 2], "big"))
+        pos += length
+        size += length + 2
+        segments += 1
+        if size > MAX_METADATA_BYTES:
+            raise _too_much_metadata(f"over {MAX_METADATA_BYTES:,} bytes of segments")
+        if segments > MAX_METADATA_BLOCKS:
+            raise _too_much_metadata(f"over {MAX_METADATA_BLOCKS:,} segments")
+
+
+def _check_gif_blocks(pos: int, blocks: int, ext_blocks: int, ext_bytes: int) -> None:
+    if ext_bytes > MAX_METADATA_BYTES:
+        raise _too_much_metadata(f"over {MAX_METADATA_BYTES:,} bytes of extensions")
+    if ext_blocks > MAX_METADATA_BLOCKS:
+        raise _too_much_metadata(f"over {MAX_METADATA_BLOCKS:,} extension sub-blocks")
+    if blocks > MAX_METADATA_BLOCKS + pos * _GIF_BLOCKS_PER_BYTE:
+        raise _too_much_metadata(f"{blocks:,} sub-blocks in its first {pos:,} bytes")
+
+
 def gif_truncated(data: bytes) -> bool:
     """True when a GIF's blocks end inside a block (a short file) or it holds no image.
 
     Walks the block structure only (descriptors, colour tables, sub-block lengths), never the
     LZW data: ~4,000 steps a MB. Ending at a block boundary without the trailer is accepted,
     as browsers do; so is anything after the last image that is not a block.
+
+    Raises ImageRejected ``image_too_large`` for extensions (comments, application data) over
+    MAX_METADATA_BYTES or MAX_METADATA_BLOCKS sub-blocks, or for sub-blocks of any kind far
+    more than the file's size calls for: Pillow reads every one of them, in Python, when it
+    counts the frames. Checked after each block and every _GIF_CHECK_EVERY sub-blocks.
     """
     n = len(data)
     if n < 13:
         return True
     flags = data[10]
     pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
-    images = 0
+    images = blocks = ext_blocks = ext_bytes = 0
+    check_at = _GIF_CHECK_EVERY
     while pos < n:
         kind = data[pos]
         if kind == 0x3B:  # trailer
@@ -171,13 +268,26 @@ def gif_truncated(data: bytes) -> bool:
             images += 1
         else:
             return images == 0
+        start, first = pos, blocks
+        extension = kind == 0x21
         while True:  # sub-blocks, up to the zero-length terminator
             if pos >= n:
                 return True
             size = data[pos]
             pos += 1 + size
+            blocks += 1
             if size == 0:
                 break
+            if blocks >= check_at:  # inside one long run of sub-blocks
+                if extension:
+                    _check_gif_blocks(pos, blocks, ext_blocks + blocks - first, ext_bytes + pos - start)
+                else:
+                    _check_gif_blocks(pos, blocks, ext_blocks, ext_bytes)
+                check_at = blocks + _GIF_CHECK_EVERY
+        if extension:
+            ext_blocks += blocks - first
+            ext_bytes += pos - start
+        _check_gif_blocks(pos, blocks, ext_blocks, ext_bytes)
     return images == 0 or pos > n
 
 
