@@ -125,6 +125,27 @@ def test_scopes_and_album_rights():
     Principal("acme", "ana", frozenset({"images:write"})).require_album("any", "upload")
 
 
+def test_an_albums_claim_narrows_admin_too():
+    """design.md: with an albums claim "only the listed albums may be uploaded to or read"; before
+    the mend `admin` lifted the claim, so such a token read every album and registered webhooks
+    that carried every image's events."""
+    limited = Principal("acme", "ana", frozenset({"admin"}), {"a1": frozenset({"read", "upload"})})
+    limited.require_album("a1", "upload")
+    assert limited.can_read_album("a1")
+    assert not limited.can_read_album("a2") and not limited.can_read_album(None)
+    for album in ("a2", None):
+        with pytest.raises(Forbidden) as raised:
+            limited.require_album(album, "upload")
+        assert raised.value.code == "album_forbidden"
+    with pytest.raises(Forbidden) as raised:
+        limited.require_whole_tenant("admin")
+    assert raised.value.code == "album_forbidden"
+    Principal("acme", "ana", frozenset({"admin"})).require_whole_tenant("admin")
+    with pytest.raises(Forbidden) as raised:
+        Principal("acme", "ana", frozenset({"images:write"})).require_whole_tenant("admin")
+    assert raised.value.code == "insufficient_scope"
+
+
 # --------------------------------------------------------------------------- tenant claim
 
 

@@ -58,14 +58,23 @@ class Principal:
             raise Forbidden("insufficient_scope", f"This request needs the '{scope}' scope.")
 
     def require_album(self, album_id: str | None, right: str) -> None:
-        """Album rights narrow the scopes to the listed albums: under an albums claim, images in
-        no album are out of reach too (album_id None)."""
-        if self.albums is None or "admin" in self.scopes:
+        """Album rights narrow the scopes, `admin` too, to the listed albums: under an albums
+        claim, images in no album are out of reach too (album_id None)."""
+        if self.albums is None:
             return
         if album_id is None:
             raise Forbidden("album_forbidden", "The token's rights are limited to its albums; name one.")
         if right not in self.albums.get(album_id, frozenset()):
             raise Forbidden("album_forbidden", f"The token has no '{right}' right on this album.")
+
+    def require_whole_tenant(self, scope: str) -> None:
+        """`scope` over every album of the tenant: what reaches all its images at once (webhooks
+        carry every image's events, a reprocess job renders every image) is not for a token
+        limited to some albums, whatever its scopes."""
+        self.require(scope)
+        if self.albums is not None:
+            raise Forbidden("album_forbidden",
+                            "The token's rights are limited to its albums; this reaches them all.")
 
     def can_read_album(self, album_id: str | None) -> bool:
         try:

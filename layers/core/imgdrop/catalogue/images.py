@@ -105,14 +105,15 @@ def _patch_actions(
         ImageRecord.album_id == record.album_id if record.album_id else ImageRecord.album_id.does_not_exist()
     )
     if "album_id" in raw and spec.album_id != record.album_id:
-        # Moving: the upload right on the target too; out of every album is a move as well.
-        if spec.album_id and services.repo.get_album(principal.tenant, spec.album_id) is None:
-            raise ImgdropError("album_not_found", "Album not found.", 404, "/album_id")
+        # Moving: the upload right on the target too; out of every album is a move as well. The
+        # right first: an album the token may not upload to answers 403 whether or not it exists.
         try:
             principal.require_album(spec.album_id, "upload")
         except Forbidden as exc:
             exc.pointer = "/album_id"
             raise
+        if spec.album_id and services.repo.get_album(principal.tenant, spec.album_id) is None:
+            raise ImgdropError("album_not_found", "Album not found.", 404, "/album_id")
         if spec.album_id:
             actions += [
                 ImageRecord.album_id.set(spec.album_id),

@@ -31,10 +31,16 @@ def canonical_image(repo: Repository, tenant: str, sha256: str) -> tuple[str | N
     return owner, record if record is not None and record.status == "ready" else None
 
 
+def may_read(reader: Principal, record: ImageRecord) -> bool:
+    """Whether the reader may read the image: `images:read`, and the read right on its album under
+    an albums claim. Nothing may reveal an image for which this is false."""
+    return reader.has("images:read") and reader.can_read_album(record.album_id)
+
+
 def existing_image(repo: Repository, tenant: str, sha256: str, reader: Principal) -> str | None:
     """The id of the canonical image of these bytes, if the reader may know it exists."""
     _, record = canonical_image(repo, tenant, sha256)
-    if record is None or not reader.can_read_album(record.album_id):
+    if record is None or not may_read(reader, record):
         return None
     return record.id
 
@@ -49,7 +55,7 @@ def readable_matches(
         for image_id, distance in matches
         if image_id in records
         and records[image_id].status == "ready"
-        and reader.can_read_album(records[image_id].album_id)
+        and may_read(reader, records[image_id])
     ]
 
 
@@ -58,8 +64,21 @@ def point_claim_at(repo: Repository, tenant: str, sha256: str, image_id: str, no
     repo.set_claim(tenant, CLAIM, sha256, image_id, now)
 
 
+def readable_albums(uploader: Principal) -> dict[str, list[str]] | None:
+    """What an upload stores as its uploader's album rights (ImageRecord.uploader_albums), so that
+    processing and finalize weigh what the uploader may read (uploader_of): None when the token's
+    reads reach every album (as they reach images in no album), else its albums' rights, and none
+    at all for a token without `images:read`, which may read no image."""
+    if not uploader.has("images:read"):
+        return {}
+    if uploader.albums is None or uploader.can_read_album(None):
+        return None
+    return {album: sorted(rights) for album, rights in uploader.albums.items()}
+
+
 def uploader_of(record: ImageRecord) -> Principal:
-    """Who uploaded the image, with the album rights their token had: what dedupe may show them."""
+    """Who uploaded the image, with the album rights their upload stored (readable_albums): what
+    dedupe may show them."""
     from imgdrop.auth import Principal
 
     albums = record.uploader_albums

@@ -88,7 +88,7 @@ def present_job(job: JobRecord) -> dict[str, Any]:
 
 def start_job(principal: Principal, body: ReprocessRequest, services: Services) -> dict[str, Any]:
     """202 {id, status, total}: the job is made and planned (the rest of a large library in steps)."""
-    principal.require("admin")
+    principal.require_whole_tenant("admin")
     job_id = new_id()
     now = now_iso()
     job = JobRecord(
@@ -105,7 +105,7 @@ def start_job(principal: Principal, body: ReprocessRequest, services: Services) 
 
 
 def get_job(principal: Principal, job_id: str, services: Services) -> dict[str, Any]:
-    principal.require("admin")
+    principal.require_whole_tenant("admin")
     job = services.jobs.get(principal.tenant, job_id)
     if job is None:
         raise NotFound("Job")

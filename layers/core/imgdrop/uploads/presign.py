@@ -9,7 +9,7 @@ from typing import Any
 from imgdrop.auth import Principal
 from imgdrop.catalogue.presenting import image_link
 from imgdrop.catalogue.tags import resolve_labels
-from imgdrop.dedupe.exact import existing_image
+from imgdrop.dedupe.exact import existing_image, may_read, readable_albums
 from imgdrop.errors import Conflict, Forbidden, ImgdropError, StorageError, ValidationFailed
 from imgdrop.ids import iso, new_id, utc_now
 from imgdrop.profiles import profile_for
@@ -100,15 +100,19 @@ def checked_spec(
     spec, errors = validate_item(raw, pointer, max_bytes=max_bytes)
     if errors:
         raise ValidationFailed(errors)
-    if spec.album_id and services.repo.get_album(principal.tenant, spec.album_id) is None:
-        raise ImgdropError("album_not_found", "Album not found.", 404, f"{pointer}/album_id")
+    # The right first: an album the token may not upload to answers 403 whether or not it exists.
     try:
         principal.require_album(spec.album_id, "upload")
     except Forbidden as exc:
         exc.pointer = f"{pointer}/album_id"
         raise
-    if spec.parent_id and services.repo.get_image(principal.tenant, spec.parent_id) is None:
-        raise ImgdropError("parent_not_found", "Parent image not found.", 404, f"{pointer}/parent_id")
+    if spec.album_id and services.repo.get_album(principal.tenant, spec.album_id) is None:
+        raise ImgdropError("album_not_found", "Album not found.", 404, f"{pointer}/album_id")
+    if spec.parent_id:
+        # A parent the token may not read answers exactly like a missing one.
+        parent = services.repo.get_image(principal.tenant, spec.parent_id)
+        if parent is None or not may_read(principal, parent):
+            raise ImgdropError("parent_not_found", "Parent image not found.", 404, f"{pointer}/parent_id")
     return spec
 
 
@@ -138,9 +142,7 @@ def new_record(
         tenant=principal.tenant,
         id=image_id,
         owner=principal.sub,
-        uploader_albums=None
-        if principal.albums is None or "admin" in principal.scopes
-        else {album: sorted(rights) for album, rights in principal.albums.items()},
+        uploader_albums=readable_albums(principal),
         status="pending",
         filename=spec.filename,
         content_type=spec.content_type or "application/octet-stream",
