@@ -99,8 +99,8 @@ def test_the_backfill_moves_old_items_to_the_new_keys_resumably_and_idempotently
     _, webhook = functions.api("POST", "/v1/webhooks", "/v1/webhooks",
                                {"url": "http://127.0.0.1:9/hook", "events": ["image.ready"]}, scope=ADMIN)
     bind(aws.table_name)
-    for n in range(5):
-        WebhookStore().put_delivery(events._delivery("acme", webhook["id"], "image.ready", ready[0], "{}"))
+    for n in range(5):  # five events (a delivery's id is its event's: one per image and type)
+        WebhookStore().put_delivery(events._delivery("acme", webhook["id"], "image.ready", f"{ready[0]}{n}", "{}"))
     repo = Repository()
     before = {
         "listing": listed(functions, limit=4),

@@ -1,5 +1,6 @@
 """The scheduled sweep: uploads that never arrived expire; stuck work is re-driven or failed;
-deletions that stopped half-way are finished.
+deletions that stopped half-way are finished; webhook deliveries whose first message SQS refused
+are queued again (imgdrop.webhooks.unqueued).
 
 It relies on the sparse pending index and the upload window, never on DynamoDB TTL timing, and
 it is patient: an image whose event may still come is left alone (see `patience`).
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from imgdrop.catalogue.images import finish_deletion
+from imgdrop.errors import ImgdropError
 from imgdrop.ids import iso, utc_now
 from imgdrop.lifecycle import transitions
 from imgdrop.lifecycle.finalize import EventPublisher, settle_failure
@@ -25,6 +27,7 @@ from imgdrop.services import Services
 from imgdrop.settings import Settings
 from imgdrop.store.db import SETTLED, ImageRecord
 from imgdrop.store.storage import parse_upload_key
+from imgdrop.webhooks import unqueued
 
 # Settled-as-expired records are removed by DynamoDB TTL a week later.
 EXPIRED_RETENTION = timedelta(days=7)
@@ -105,6 +108,11 @@ def sweep(services: Services, events: EventPublisher) -> SweepReport:
             report.deletions_left.append(deleted.id)
         else:
             report.deletions_finished.append(deleted.id)
+
+    try:
+        unqueued.requeue(services, now)  # logs and counts what it queues
+    except ImgdropError:  # what is left stays marked: the next run queues it
+        logger.exception("Webhook deliveries still not queued")
 
     window_start = now - timedelta(seconds=services.settings.upload_expiry_seconds) - PROCESSING_GRACE
     for key, modified in services.objects.list_keys("uploads/"):

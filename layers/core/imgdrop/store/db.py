@@ -13,7 +13,8 @@ gsi3 (gsi3pk / gsi3sk): T#{tenant}#L#S{shard} / IMG#{id}
 gsi1 (gsi1pk / gsi1sk): T#{tenant}#ALB#{album}#S{shard} / IMG#{id}
                         images of an album (sparse; shard from the image id)
 gsi2 (gsi2pk / gsi2sk): PENDING#{shard} / {upload_expires_at}#{tenant}#{id}
-                        unsettled uploads (sparse: removed once an image settles)
+                        unsettled uploads (sparse: removed once an image settles); under
+                        DELETING# and UNQUEUED#, deletions and webhook deliveries to finish
 A listing of a sharded key is one query per shard, merged newest first (shards.merged_page).
 Items written under the keys before (the tenant's key, unsharded indexes) are moved by
 ``python -m imgdrop.store.migrate backfill`` (imgdrop.store.migrate).
@@ -252,9 +253,10 @@ def album_gsi_pk(tenant: str, album_id: str, image_id: str) -> str:
     return album_listing(tenant, album_id).key_for(image_id)
 
 
-# What the pending index (gsi2) holds, each in PENDING_SHARDS shards: unsettled uploads, and the
-# copies of deleted images not yet cleaned up after.
-UNSETTLED, DELETING = "PENDING", "DELETING"
+# What the pending index (gsi2) holds, each in PENDING_SHARDS shards: unsettled uploads, the
+# copies of deleted images not yet cleaned up after, and webhook deliveries whose first message
+# SQS refused (imgdrop.webhooks.unqueued).
+UNSETTLED, DELETING, UNQUEUED = "PENDING", "DELETING", "UNQUEUED"
 
 
 def pending_gsi_pk(image_id: str, kind: str = UNSETTLED) -> str:
@@ -573,7 +575,21 @@ class WebhookRecord(_Base):
     created_at = UnicodeAttribute()
 
 
+class DeliveryPendingIndex(GlobalSecondaryIndex["DeliveryRecord"]):
+    """gsi2 as the deliveries use it: only while a delivery's first message waits to be queued."""
+
+    class Meta:
+        index_name = "gsi2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
 class DeliveryRecord(_Base):
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    by_gsi2 = DeliveryPendingIndex()
     tenant = UnicodeAttribute()
     webhook_id = UnicodeAttribute()
     id = UnicodeAttribute()
@@ -710,6 +726,37 @@ class WebhookStore:
                 return False
             raise StorageError("The delivery could not be updated.") from exc
         return True
+
+    def mark_unqueued(self, record: DeliveryRecord, now: str) -> None:
+        """Put a delivery whose first message could not be queued in the pending index, unless it
+        is no longer pending (it was queued after all, and went)."""
+        try:
+            record.update(
+                actions=[DeliveryRecord.gsi2pk.set(pending_gsi_pk(record.id, UNQUEUED)),
+                         DeliveryRecord.gsi2sk.set(pending_gsi_sk(now, record.tenant, record.id))],
+                condition=DeliveryRecord.pk.exists() & (DeliveryRecord.status == "pending"),
+            )
+        except UpdateError as exc:
+            if not _is_conditional_failure(exc):
+                raise StorageError("The unqueued delivery could not be recorded.") from exc
+
+    def unqueued(self, look_before: str) -> Iterator[DeliveryRecord]:
+        """The deliveries marked before `look_before`, shard after shard (the index is sparse:
+        each query reads only what is marked)."""
+        try:
+            for shard in range(PENDING_SHARDS):
+                yield from DeliveryRecord.by_gsi2.query(f"{UNQUEUED}#{shard}",
+                                                        DeliveryRecord.gsi2sk < look_before)
+        except PynamoDBException as exc:
+            raise StorageError("The unqueued deliveries could not be listed.") from exc
+
+    def unmark_unqueued(self, record: DeliveryRecord) -> None:
+        try:
+            record.update(actions=[DeliveryRecord.gsi2pk.remove(), DeliveryRecord.gsi2sk.remove()],
+                          condition=DeliveryRecord.pk.exists())
+        except UpdateError as exc:
+            if not _is_conditional_failure(exc):  # gone (its TTL): nothing left to take out
+                raise StorageError("The unqueued delivery could not be taken out of the index.") from exc
 
     def list_deliveries(
         self, tenant: str, webhook_id: str, limit: int, positions: Positions | None = None

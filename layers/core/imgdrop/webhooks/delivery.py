@@ -151,6 +151,12 @@ def post(target: urls.Target, body: bytes, headers: dict[str, str], timeout: flo
             if connection.sock is None:
                 continue  # this address could not be reached: the next one may be
             return result(None, error)
+        except Exception as exc:  # noqa: BLE001 - a failed attempt, retried, never a lost delivery
+            # Anything else the HTTP client raises (a UnicodeEncodeError for a path it cannot
+            # send, a bug of ours) would escape the attempt: nothing recorded, no retry queued,
+            # the delivery pending for ever. The next address would fail the same way.
+            logger.exception("Webhook attempt failed unexpectedly", extra={"host": target.host})
+            return result(None, f"{type(exc).__name__}: {exc}"[:300])
         finally:
             timer.cancel()
             connection.close()

@@ -49,28 +49,30 @@ def present_delivery(record: DeliveryRecord) -> dict[str, Any]:
 
 def create_webhook(principal: Principal, body: WebhookCreate, services: Services) -> dict[str, Any]:
     """201 with the secret, shown only here. The URL must pass the SSRF checks now (and again at
-    every delivery): 400 webhook_url_invalid."""
-    principal.require("admin")
-    urls.check(body.url, allow_local=services.settings.webhook_allow_local_http)
+    every delivery): 400 webhook_url_invalid. It is kept, and answered, percent-encoded as a
+    browser would send it (urls.normalize)."""
+    principal.require_whole_tenant("admin")
+    url = urls.normalize(body.url)
+    urls.check(url, allow_local=services.settings.webhook_allow_local_http)
     if len(services.webhooks.for_tenant(principal.tenant)) >= MAX_WEBHOOKS:
         raise ImgdropError("webhook_limit_reached", f"A tenant can have at most {MAX_WEBHOOKS} webhooks.",
                            400)
     webhook_id = new_id()
     record = WebhookRecord(
         tenant_pk(principal.tenant), webhook_sk(webhook_id), tenant=principal.tenant, id=webhook_id,
-        url=body.url, events=list(body.events), secret=new_secret(), created_at=now_iso(),
+        url=url, events=list(body.events), secret=new_secret(), created_at=now_iso(),
     )
     services.webhooks.put(record)
     return present_webhook(record, secret=True)
 
 
 def list_webhooks(principal: Principal, services: Services) -> dict[str, Any]:
-    principal.require("admin")
+    principal.require_whole_tenant("admin")
     return {"items": [present_webhook(w) for w in services.webhooks.for_tenant(principal.tenant)]}
 
 
 def _webhook(principal: Principal, webhook_id: str, services: Services) -> WebhookRecord:
-    principal.require("admin")
+    principal.require_whole_tenant("admin")
     record = services.webhooks.get(principal.tenant, webhook_id)
     if record is None:
         raise NotFound("Webhook")
@@ -86,8 +88,9 @@ def delete_webhook(principal: Principal, webhook_id: str, services: Services) ->
 def list_deliveries(
     principal: Principal, webhook_id: str, services: Services, limit: int = 20, cursor: str | None = None
 ) -> dict[str, Any]:
-    """A page of the endpoint's deliveries, newest first; the cursor is only taken back for
-    this endpoint of this tenant (else 400 cursor_invalid)."""
+    """A page of the endpoint's deliveries, newest image first (a delivery's id begins with its
+    image's: events.delivery_id); the cursor is only taken back for this endpoint of this tenant
+    (else 400 cursor_invalid)."""
     webhook = _webhook(principal, webhook_id, services)
     shards = endpoint_deliveries(principal.tenant, webhook.id)
     records, positions = services.webhooks.list_deliveries(

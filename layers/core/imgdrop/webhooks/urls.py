@@ -9,6 +9,9 @@ at every delivery, since DNS can change between the two.
 - A delivery connects to the address that was checked, never to a second resolution of the name
   (see imgdrop.webhooks.delivery), and follows no redirect.
 - The local stack, and only it (`IMGDROP_WEBHOOK_ALLOW_LOCAL_HTTP`), also allows `http://127.0.0.1`.
+- A path or query with characters HTTP cannot carry as they are (`/hé`) is percent-encoded in UTF-8
+  as browsers send it (`/h%C3%A9`), escapes already there kept: the URL is stored so (`normalize`),
+  and one stored before is encoded again at every delivery (`parse`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from imgdrop.errors import ImgdropError
 
@@ -32,6 +35,10 @@ _REFUSED = tuple(ipaddress.ip_network(n) for n in (
     "::/128", "::1/128", "::ffff:0:0/96", "100::/64", "2001::/23", "2001:db8::/32", "fc00::/7",
     "fe80::/10", "fec0::/10", "ff00::/8",
 ))
+# Left as they are when encoding: `%` (escapes already made) and what RFC 3986 allows unescaped in
+# a path (and, for a query or fragment, `?` too). quote() never escapes letters, digits and `_.-~`.
+_PATH_SAFE = "/%:@!$&'()*+,;="
+_QUERY_SAFE = _PATH_SAFE + "?"
 
 
 class WebhookUrlInvalid(ImgdropError):
@@ -76,6 +83,21 @@ def resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in answers))
 
 
+def normalize(url: str) -> str:
+    """The URL as a browser would send it: path, query and fragment percent-encoded (UTF-8), escapes
+    already there kept, anything else as it was. What is not a URL comes back as it was, for
+    `check` to refuse."""
+    if not isinstance(url, str) or any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    return urlunsplit(parts._replace(path=quote(parts.path, safe=_PATH_SAFE),
+                                     query=quote(parts.query, safe=_QUERY_SAFE),
+                                     fragment=quote(parts.fragment, safe=_QUERY_SAFE)))
+
+
 def parse(url: str, *, allow_local: bool) -> tuple[str, str, int, str]:
     """(scheme, host, port, path) of an acceptable URL's shape, before any resolution."""
     if not isinstance(url, str) or len(url) > 2048 or any(ch.isspace() or ord(ch) < 32 for ch in url):
@@ -94,7 +116,11 @@ def parse(url: str, *, allow_local: bool) -> tuple[str, str, int, str]:
     local = allow_local and host == LOCAL_HOST
     if scheme != "https" and not (local and scheme == "http"):
         raise WebhookUrlInvalid("The webhook URL must use https.")
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # Encoded here too: http.client sends the request line as ASCII, and a URL registered before
+    # `normalize` existed may still hold other characters.
+    path = quote(parts.path or "/", safe=_PATH_SAFE)
+    if parts.query:
+        path += "?" + quote(parts.query, safe=_QUERY_SAFE)
     return scheme, host, port or (443 if scheme == "https" else 80), path
 
 
