@@ -268,3 +268,24 @@ def test_avif_sequence_renders_its_primary_image(avif_sequence, tmp_path, as_fil
         pixel = decode(encs[0].data).convert("RGB").getpixel((encs[0].width // 2, encs[0].height // 2))
         assert all(abs(a - b) <= 24 for a, b in zip(pixel, (220, 30, 30), strict=True)), pixel
     assert fallback(r, next(iter(r.variants))).format == "jpeg"
+
+
+def _avif_rgba(bitdepth: int) -> bytes:
+    import pyvips
+
+    rgb = pyvips.Image.black(64, 48).new_from_image([200, 120, 40])
+    return bytes(rgb.bandjoin(180).copy(interpretation="srgb").heifsave_buffer(
+        compression="av1", bitdepth=bitdepth, Q=60))
+
+
+def test_an_avif_whose_decode_exceeds_the_budget_is_refused(monkeypatch):
+    """libheif decodes an AVIF whole, 12-bit samples as 16: a 100 MP 12-bit AVIF with alpha took
+    2.0 GB (OOM in the 2,048 MB function) before the decoded size was bounded. The same pixels at
+    8 bits fit the budget that 12 bits exceed."""
+    from imgdrop.pipeline import engine
+
+    # 8-bit RGBA fits exactly (raising=False: before the mend the bound did not exist)
+    monkeypatch.setattr(engine, "MAX_HEIF_DECODED_BYTES", 64 * 48 * 4, raising=False)
+    assert render(_avif_rgba(8), "default").format == "avif"
+    code, _ = _refused(_avif_rgba(12))
+    assert code == "image_too_large"

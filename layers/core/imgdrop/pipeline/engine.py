@@ -38,6 +38,12 @@ ANIMATED_FORMATS = ("gif", "webp")
 # Sources up to this many pixels are decoded at full size whatever the profile: cheap, and
 # the hashes then equal imagehash's on the full image bit for bit.
 EXACT_PIXELS = 2_100_000
+# libheif decodes an AVIF whole, into several full-size buffers (the AV1 planes, then libvips'
+# interleaved copy): at the pixel limit with alpha, measured peaks of 1.6 GB for 8-bit samples and
+# 2.0 GB for 12-bit ones, which libvips holds as 16-bit, in a 2,048 MB function. So an AVIF's
+# decoded size is bounded too: 8-bit RGBA at the pixel limit passes, deeper samples count double
+# (12-bit RGBA up to 50 MP). HEIC is decoded to 8 bits (pillow-heif), within this at any depth.
+MAX_HEIF_DECODED_BYTES = 400_000_000
 # Hashes, colours and blurhash of bigger sources come from the smallest rendition whose
 # shorter side is at least this (a fit variant or the decoded base).
 ANALYSIS_MIN_SIDE = 256
@@ -399,10 +405,20 @@ def _probe_vips(source: _Input) -> _Source:
     needs_icc = head.interpretation == "cmyk" or (bool(icc) and not _icc_is_srgb(icc))
     pages = head.get("n-pages") if "n-pages" in fields else 1
     loader = head.get("vips-loader") if "vips-loader" in fields else ""
+    if loader.startswith("heifload"):
+        _check_heif_decode(head.width * head.height * head.bands, head.format)
     gray = head.interpretation in ("b-w", "grey16")
     fail_on = "error" if loader.startswith("tiffload") else "truncated"
     loop = int(head.get("loop")) if "loop" in fields else 0
     return _Source(width, height, needs_icc, gray, max(1, pages), loader.startswith("gifload"), fail_on, loop)
+
+
+def _check_heif_decode(samples: int, sample_format: str) -> None:
+    decoded = samples * (1 if sample_format == "uchar" else 2)
+    if decoded > MAX_HEIF_DECODED_BYTES:
+        raise ImageRejected("image_too_large",
+                            f"The image decodes to more than {MAX_HEIF_DECODED_BYTES:,} bytes "
+                            f"({samples:,} {sample_format} samples): fewer pixels or 8-bit samples fit.")
 
 
 def _thumb(source: _Input, width: int, height: int, src: _Source, *, animated: bool = False) -> Any:
