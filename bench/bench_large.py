@@ -12,7 +12,9 @@ structure, not noise):
   limit allows;
 - tiff-2gib: about the largest file the limits allow (MAX_UPLOAD_BYTES, 2 GiB): a scan-like
   multi-page TIFF of three uncompressed 100 MP 16-bit RGB pages, 1.8 GB (imgdrop renders the
-  first page; MAX_FRAMES counts pages).
+  first page; MAX_FRAMES counts pages);
+- heic-100mp-rgba, avif-100mp-rgba: 8-bit RGBA at the pixel limit, which libheif decodes whole
+  (flat colour, quick to encode: decoding costs the same whatever the pixels).
 
     .venv/bin/python bench/bench_large.py [--keep DIR] [--only NAME ...] [--bytes]
 
@@ -65,10 +67,25 @@ def photo(width: int, height: int, bands: int = 3, depth: str = "uchar"):
     return image
 
 
+HEIF_MAKER = r"""
+import sys
+path, kind = sys.argv[1], sys.argv[2]
+if kind == "heic":
+    import pillow_heif
+    from PIL import Image
+    pillow_heif.from_pillow(Image.new("RGBA", (10000, 10000), (10, 200, 30, 128))).save(path, quality=10)
+else:
+    import pyvips
+    flat = (pyvips.Image.black(10000, 10000, bands=4) + [10, 200, 30, 128]).cast("uchar")
+    flat.heifsave(path, compression="av1", Q=10, effort=0)
+"""
+
+
 def make(name: str, folder: Path) -> Path:
     import pyvips
 
-    path = folder / {"png-100mp": "s.png"}.get(name, f"{name}.tif")
+    path = folder / {"png-100mp": "s.png", "heic-100mp-rgba": "s.heic", "avif-100mp-rgba": "s.avif"}.get(
+        name, f"{name}.tif")
     if path.exists():
         return path
     started = time.monotonic()
@@ -87,6 +104,10 @@ def make(name: str, folder: Path) -> Path:
         pages.set_type(pyvips.GValue.gint_type, "page-height", 10000)
         pages.tiffsave(str(path), compression="none", bigtiff=False)
         assert path.stat().st_size <= MAX_UPLOAD_BYTES, path.stat().st_size
+    elif name in ("heic-100mp-rgba", "avif-100mp-rgba"):
+        # made in a child: the encoders hold the whole image (GBs), and ru_maxrss survives
+        # fork+exec (the measured children would report this process's peak)
+        subprocess.run([sys.executable, "-c", HEIF_MAKER, str(path), name[:4]], check=True)
     else:
         raise SystemExit(f"unknown case {name}")
     print(f"  made {name}: {path.stat().st_size / 1024**2:,.0f} MiB in {time.monotonic() - started:.1f} s",
@@ -103,7 +124,7 @@ def measure(source: Path, mode: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-CASES = ["png-100mp", "tiff-100mp-rgb8", "tiff-100mp-rgba16", "tiff-2gib"]
+CASES = ["png-100mp", "tiff-100mp-rgb8", "tiff-100mp-rgba16", "tiff-2gib", "heic-100mp-rgba", "avif-100mp-rgba"]
 
 
 def main() -> None:

@@ -601,16 +601,21 @@ def _decode_heic(source: _Input, width: int, height: int) -> tuple[Any, _Source]
     vips = _pyvips()
     try:
         heif = pillow_heif.open_heif(source.path or source.data, convert_hdr_to_8bit=True)
-        img = heif.to_pillow()
+        width, height = heif.size
+        if heif.mode in ("RGB", "RGBA") and heif.stride == width * len(heif.mode):
+            # libheif's own buffer, shared with libvips (which keeps it alive): the copies into
+            # Pillow and out again doubled a 100 MP HEIC's peak (1.6 GB against 0.75 GB decoded)
+            bands, pixels = len(heif.mode), heif.data
+        else:
+            img = heif.to_pillow()
+            img = img if img.mode in ("RGB", "RGBA") else img.convert("RGBA" if "A" in img.mode else "RGB")
+            bands, pixels = len(img.mode), img.tobytes()
     except Exception as exc:
         raise ImageRejected("file_error", "The file is corrupt or truncated.") from exc
-    icc = img.info.get("icc_profile") or b""
-    if img.mode not in ("RGB", "RGBA"):
-        img = img.convert("RGBA" if "A" in img.mode else "RGB")
-    bands = len(img.mode)
-    v = vips.Image.new_from_memory(img.tobytes(), img.width, img.height, bands, "uchar")
+    icc = heif.info.get("icc_profile") or b""
+    v = vips.Image.new_from_memory(pixels, width, height, bands, "uchar")
     v = v.copy(interpretation="srgb")
-    src = _Source(img.width, img.height, bool(icc) and not _icc_is_srgb(icc), False)
+    src = _Source(width, height, bool(icc) and not _icc_is_srgb(icc), False)
     if src.needs_icc:
         v.set_type(vips.GValue.blob_type, "icc-profile-data", icc)
         with contextlib.suppress(vips.Error):  # an unreadable profile: keep the pixels as they are
