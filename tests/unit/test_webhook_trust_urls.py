@@ -51,3 +51,41 @@ def test_the_same_event_for_the_same_endpoint_always_gets_the_same_delivery_id()
         events.delivery_id("acme", "wh1", "image.deleted", "01m8r1237e8fvvdp2sqhtkz09q"),
     }
     assert first.id not in others and len(others) == 4
+
+
+def test_a_tls_handshake_that_trickles_ends_at_the_attempts_deadline():
+    """A server that answers the TLS ClientHello a byte at a time, each before the socket's read
+    timeout: abort() cannot reach a socket still in wrap_socket's handshake, so the deadline
+    rests on CPython bounding the whole handshake by the socket's timeout (the time left). A
+    review suspected otherwise; this guards it. The trickle lasts 6 s, the attempt 1 s: the
+    client must hang up while the server still trickles."""
+    import socket
+    import threading
+
+    from imgdrop.webhooks import delivery, urls
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    hung_up = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)  # the ClientHello
+            for byte in b"\x16\x03\x03\x40\x00" + b"\x00" * 55:  # a handshake record of 16 KB, slowly
+                try:
+                    conn.send(bytes([byte]))
+                except OSError:
+                    hung_up.set()
+                    return
+                threading.Event().wait(0.1)
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    try:
+        target = urls.Target("https", "localhost", listener.getsockname()[1], "/", ("127.0.0.1",))
+        result = delivery.post(target, b"{}", {}, timeout=1.0)
+        assert result.error is not None and result.error.startswith("timeout"), result
+        server.join(10)
+        assert hung_up.is_set(), "the attempt outlived the trickle: its deadline did not end the handshake"
+    finally:
+        listener.close()
