@@ -279,6 +279,24 @@ def test_heic():
     assert out.getpixel((10, 10))[0] > 200 and out.getpixel((10, 10))[1] < 60
 
 
+def test_heic_with_alpha_keeps_every_quadrant_and_its_alpha():
+    """libheif's buffer goes to libvips as it is (no copy through Pillow): every pixel must still
+    be where it was, alpha included."""
+    import pillow_heif
+
+    rgba = quadrants(96, 64).convert("RGBA")
+    rgba.paste((255, 255, 255, 0), (0, 0, 20, 20))  # a transparent corner
+    buf = io.BytesIO()
+    pillow_heif.from_pillow(rgba).save(buf, quality=95)
+    r = render(buf.getvalue(), "default")
+    assert (r.format, r.width, r.height, r.has_alpha) == ("heic", 96, 64, True)
+    out = decode(fallback(r, "large").data).convert("RGBA")
+    assert fallback(r, "large").format == "png" and out.getpixel((5, 5))[3] < 30
+    red, green, blue, white = (out.getpixel(xy) for xy in ((30, 20), (70, 10), (10, 50), (80, 50)))
+    assert red[0] > 200 and red[1] < 60 and green[1] > 200 and green[0] < 60
+    assert blue[2] > 200 and blue[0] < 60 and min(white[:3]) > 200 and red[3] == 255
+
+
 def test_avif(china):
     data = encode(decode(china), "AVIF", quality=70)
     r = render(data, "default")
