@@ -1,7 +1,8 @@
 """Webhooks, in-process against moto (each function as its role): registration and its SSRF checks,
 Standard Webhooks signatures checked with the `standardwebhooks` package a receiver would use,
 the retry schedule, delivery through the webhook queue to a receiver on 127.0.0.1, tenant
-isolation, and an endpoint's deletion stopping its retries."""
+isolation, an endpoint's deletion stopping its retries, and no event lost or repeated (a URL HTTP
+cannot carry as it is, SQS refusing first messages, an event told twice)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,26 @@ import hashlib
 import io
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from PIL import Image
 from standardwebhooks import Webhook
 from webhook_receiver import Receiver
 
+import imgdrop.lifecycle.sweep as sweep_module
+from imgdrop.errors import StorageError
+from imgdrop.ids import utc_now
 from imgdrop.settings import Settings, get_settings
-from imgdrop.store.db import DELIVERY_SHARDS, WebhookStore, bind
+from imgdrop.store.db import DELIVERY_SHARDS, Repository, WebhookStore, bind
+from imgdrop.store.queue import Queue
 from imgdrop.store.shards import shard_of
 from imgdrop.webhooks import delivery, events, urls
 from imgdrop.webhooks.signing import signed_headers
+from imgdrop.webhooks.unqueued import REQUEUE_GRACE
 from imgdrop_local.dispatcher import sqs_record
 
-from lambdas import Functions, china_jpeg, sample_photo, upload
+from lambdas import Functions, china_jpeg, sample, sample_photo, upload
 
 ADMIN = "images:read images:write tags:write admin"
 ALL_EVENTS = ["image.ready", "image.failed", "image.duplicate", "image.deleted"]
@@ -451,3 +457,121 @@ def test_an_endpoint_the_replica_does_not_show_yet_still_gets_its_delivery(funct
     assert run_queue(functions) == 1
     assert len(receiver.requests) == 1
     assert asked == [False, True]
+
+
+# --------------------------------------------------------------------------- events never lost, never repeated
+
+
+def sweep_later(functions: Functions, monkeypatch, later: timedelta) -> dict:
+    """The scheduled sweep, run as its function, as if `later` had passed."""
+    moment = utc_now() + later
+    monkeypatch.setattr(sweep_module, "utc_now", lambda: moment)
+    return functions.invoke("SweepFunction", sample("sweep_schedule.json"))
+
+
+def queue_refusing(monkeypatch, refusals: int | None) -> dict[str, int]:
+    """SQS refuses the next `refusals` batches (None: every one) of first messages."""
+    send_many = Queue.send_many
+    calls = {"n": 0}
+
+    def refusing(self, bodies):
+        calls["n"] += 1
+        if refusals is None or calls["n"] <= refusals:
+            raise StorageError("The messages could not be queued.")
+        return send_many(self, bodies)
+
+    monkeypatch.setattr(Queue, "send_many", refusing)
+    return calls
+
+
+# --------------------------------------------------------------------------- a non-ASCII path
+
+
+def test_an_endpoint_with_a_non_ascii_path_is_stored_encoded_and_gets_its_events(functions, receiver):
+    """Given `/hé` at registration, the URL is kept as a browser sends it, and an event reaches it
+    (before: accepted raw, then every attempt raised UnicodeEncodeError and none was recorded)."""
+    status, created = register(functions, receiver.url + "/h\u00e9", ["image.ready"])
+    assert status == 201, created
+    assert created["url"] == receiver.url + "/h%C3%A9"
+    ready_image(functions)
+    assert run_queue(functions) == 1
+    [request] = receiver.wait_for(1, timeout=5)
+    assert request.path == "/hook/h%C3%A9"
+    [entry] = deliveries(functions, created["id"])[1]["items"]
+    assert (entry["status"], entry["attempts"]) == ("delivered", 1)
+
+
+# --------------------------------------------------------------------------- SQS refusing
+
+
+def test_a_first_message_sqs_refuses_once_is_sent_again_at_once(functions, receiver, monkeypatch):
+    status, created = register(functions, receiver.url, ["image.ready"])
+    assert status == 201, created
+    calls = queue_refusing(monkeypatch, refusals=1)
+    ready_image(functions)
+    assert calls["n"] == 2
+    assert run_queue(functions) == 1
+    assert len(receiver.wait_for(1, timeout=5)) == 1
+    [entry] = deliveries(functions, created["id"])[1]["items"]
+    assert (entry["status"], entry["attempts"]) == ("delivered", 1)
+
+
+def test_a_first_message_sqs_keeps_refusing_is_queued_by_the_sweep(functions, receiver, monkeypatch):
+    """SQS refusing every try while finalize tells image.ready: the delivery waits in the pending
+    index, and the sweep queues it once the grace has passed (before: pending for ever, 0 attempts,
+    no message to make one)."""
+    status, created = register(functions, receiver.url, ["image.ready"])
+    assert status == 201, created
+    send_many = Queue.send_many
+    refused = queue_refusing(monkeypatch, refusals=None)
+    ready_image(functions)
+    assert refused["n"] >= 2
+    monkeypatch.setattr(Queue, "send_many", send_many)  # SQS is back
+    [waiting] = deliveries(functions, created["id"])[1]["items"]
+    assert (waiting["status"], waiting["attempts"]) == ("pending", 0)
+    assert run_queue(functions) == 0  # nothing carries it
+
+    sweep_later(functions, monkeypatch, timedelta(seconds=1))
+    assert run_queue(functions) == 0  # within its grace: left alone
+    sweep_later(functions, monkeypatch, REQUEUE_GRACE + timedelta(seconds=1))
+    assert run_queue(functions) == 1
+    [request] = receiver.wait_for(1, timeout=5)
+    assert request.headers["webhook-id"] == waiting["id"]
+    [entry] = deliveries(functions, created["id"])[1]["items"]
+    assert (entry["status"], entry["attempts"]) == ("delivered", 1)
+    # Out of the pending index: the next sweep queues nothing again.
+    sweep_later(functions, monkeypatch, REQUEUE_GRACE * 2)
+    assert run_queue(functions) == 0
+
+
+# --------------------------------------------------------------------------- an event told twice
+
+
+def test_image_deleted_told_again_by_the_sweep_is_the_same_delivery(functions, receiver, monkeypatch):
+    """DELETE tells image.deleted, which is delivered, then fails to record the deletion as done;
+    the sweep finishes the deletion and tells the event again: one delivery, one POST, one
+    `webhook-id` (before: a second delivery under a new id, posted again)."""
+    status, created = register(functions, receiver.url, ["image.deleted"])
+    assert status == 201, created
+    image_id = ready_image(functions)
+    deletion_done = Repository.deletion_done
+    blips = {"n": 0}
+
+    def blip_once(self, tenant, iid):
+        blips["n"] += 1
+        if blips["n"] == 1:
+            raise StorageError("The deletion could not be recorded as done.")
+        return deletion_done(self, tenant, iid)
+
+    monkeypatch.setattr(Repository, "deletion_done", blip_once)
+    path, route = f"/v1/images/{image_id}", "/v1/images/{id}"
+    assert functions.api("DELETE", path, route, path_params={"id": image_id})[0] == 204
+    assert run_queue(functions) == 1
+    [first] = receiver.wait_for(1, timeout=5)
+
+    report = sweep_later(functions, monkeypatch, timedelta(minutes=10))
+    assert report["deletions_finished"] == [image_id] and blips["n"] == 2
+    assert run_queue(functions) == 0  # delivered already: nothing is queued again
+    assert len(receiver.requests) == 1
+    [entry] = deliveries(functions, created["id"])[1]["items"]
+    assert (entry["id"], entry["status"], entry["attempts"]) == (first.headers["webhook-id"], "delivered", 1)

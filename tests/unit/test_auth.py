@@ -123,6 +123,9 @@ def test_scopes_and_album_rights():
         principal.require_album("a2", "read")
     # without an albums claim the scopes cover every album
     Principal("acme", "ana", frozenset({"images:write"})).require_album("any", "upload")
+    # reading an image needs the scope as well as the album's right
+    assert principal.can_read_image("a1") and not principal.can_read_image("a2")
+    assert not Principal("acme", "ana", frozenset({"images:write"})).can_read_image(None)
 
 
 def test_an_albums_claim_narrows_admin_too():

@@ -76,6 +76,11 @@ class Principal:
             raise Forbidden("album_forbidden",
                             "The token's rights are limited to its albums; this reaches them all.")
 
+    def can_read_image(self, album_id: str | None) -> bool:
+        """Whether the token may read an image in `album_id`: `images:read`, and the read right on
+        the album under a claim. Nothing may reveal an image for which this is false."""
+        return self.has("images:read") and self.can_read_album(album_id)
+
     def can_read_album(self, album_id: str | None) -> bool:
         try:
             self.require_album(album_id, "read")

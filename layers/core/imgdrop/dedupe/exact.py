@@ -31,16 +31,10 @@ def canonical_image(repo: Repository, tenant: str, sha256: str) -> tuple[str | N
     return owner, record if record is not None and record.status == "ready" else None
 
 
-def may_read(reader: Principal, record: ImageRecord) -> bool:
-    """Whether the reader may read the image: `images:read`, and the read right on its album under
-    an albums claim. Nothing may reveal an image for which this is false."""
-    return reader.has("images:read") and reader.can_read_album(record.album_id)
-
-
 def existing_image(repo: Repository, tenant: str, sha256: str, reader: Principal) -> str | None:
     """The id of the canonical image of these bytes, if the reader may know it exists."""
     _, record = canonical_image(repo, tenant, sha256)
-    if record is None or not may_read(reader, record):
+    if record is None or not reader.can_read_image(record.album_id):
         return None
     return record.id
 
@@ -55,7 +49,7 @@ def readable_matches(
         for image_id, distance in matches
         if image_id in records
         and records[image_id].status == "ready"
-        and may_read(reader, records[image_id])
+        and reader.can_read_image(records[image_id].album_id)
     ]
 
 
@@ -71,7 +65,7 @@ def readable_albums(uploader: Principal) -> dict[str, list[str]] | None:
     at all for a token without `images:read`, which may read no image."""
     if not uploader.has("images:read"):
         return {}
-    if uploader.albums is None or uploader.can_read_album(None):
+    if uploader.albums is None:
         return None
     return {album: sorted(rights) for album, rights in uploader.albums.items()}
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 
 from pynamodb.attributes import (
     Attribute,
@@ -100,9 +100,13 @@ class Gsi3(GlobalSecondaryIndex["ImageRecord"]):
     gsi3sk = UnicodeAttribute(range_key=True)
 
 
-class Gsi2(GlobalSecondaryIndex["ImageRecord"]):
-    """The pending index: unsettled images (PENDING#{shard}) and deleted images not yet cleaned
-    up after (DELETING#{shard})."""
+_Pending = TypeVar("_Pending", bound=Model)
+
+
+class Gsi2(GlobalSecondaryIndex[_Pending]):
+    """The pending index: unsettled images (PENDING#{shard}), deleted images not yet cleaned up
+    after (DELETING#{shard}), and webhook deliveries whose first message waits to be queued
+    (UNQUEUED#{shard}). PynamoDB gives each model its own copy of the index."""
 
     class Meta:
         index_name = "gsi2"
@@ -126,7 +130,7 @@ class ImageRecord(_Base):
     by_gsi1 = Gsi1()
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
-    by_gsi2 = Gsi2()
+    by_gsi2 = Gsi2["ImageRecord"]()
     gsi3pk = UnicodeAttribute(null=True)
     gsi3sk = UnicodeAttribute(null=True)
     by_gsi3 = Gsi3()
@@ -575,21 +579,10 @@ class WebhookRecord(_Base):
     created_at = UnicodeAttribute()
 
 
-class DeliveryPendingIndex(GlobalSecondaryIndex["DeliveryRecord"]):
-    """gsi2 as the deliveries use it: only while a delivery's first message waits to be queued."""
-
-    class Meta:
-        index_name = "gsi2"
-        projection = AllProjection()
-
-    gsi2pk = UnicodeAttribute(hash_key=True)
-    gsi2sk = UnicodeAttribute(range_key=True)
-
-
 class DeliveryRecord(_Base):
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
-    by_gsi2 = DeliveryPendingIndex()
+    by_gsi2 = Gsi2["DeliveryRecord"]()  # only while its first message waits to be queued
     tenant = UnicodeAttribute()
     webhook_id = UnicodeAttribute()
     id = UnicodeAttribute()

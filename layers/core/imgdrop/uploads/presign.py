@@ -9,7 +9,7 @@ from typing import Any
 from imgdrop.auth import Principal
 from imgdrop.catalogue.presenting import image_link
 from imgdrop.catalogue.tags import resolve_labels
-from imgdrop.dedupe.exact import existing_image, may_read, readable_albums
+from imgdrop.dedupe.exact import existing_image, readable_albums
 from imgdrop.errors import Conflict, Forbidden, ImgdropError, StorageError, ValidationFailed
 from imgdrop.ids import iso, new_id, utc_now
 from imgdrop.profiles import profile_for
@@ -111,7 +111,7 @@ def checked_spec(
     if spec.parent_id:
         # A parent the token may not read answers exactly like a missing one.
         parent = services.repo.get_image(principal.tenant, spec.parent_id)
-        if parent is None or not may_read(principal, parent):
+        if parent is None or not principal.can_read_image(parent.album_id):
             raise ImgdropError("parent_not_found", "Parent image not found.", 404, f"{pointer}/parent_id")
     return spec
 
