@@ -103,7 +103,9 @@ def parse(url: str, *, allow_local: bool) -> tuple[str, str, int, str]:
     if not isinstance(url, str) or len(url) > 2048 or any(ch.isspace() or ord(ch) < 32 for ch in url):
         raise WebhookUrlInvalid("The webhook URL is not a valid URL.")
     try:
-        parts = urlsplit(url)
+        # normalized here too: a URL registered before `normalize` existed may hold characters
+        # that http.client, which sends the request line as ASCII, cannot carry
+        parts = urlsplit(normalize(url))
         port = parts.port
     except ValueError:
         raise WebhookUrlInvalid("The webhook URL is not a valid URL.") from None
@@ -116,11 +118,7 @@ def parse(url: str, *, allow_local: bool) -> tuple[str, str, int, str]:
     local = allow_local and host == LOCAL_HOST
     if scheme != "https" and not (local and scheme == "http"):
         raise WebhookUrlInvalid("The webhook URL must use https.")
-    # Encoded here too: http.client sends the request line as ASCII, and a URL registered before
-    # `normalize` existed may still hold other characters.
-    path = quote(parts.path or "/", safe=_PATH_SAFE)
-    if parts.query:
-        path += "?" + quote(parts.query, safe=_QUERY_SAFE)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return scheme, host, port or (443 if scheme == "https" else 80), path
 
 
