@@ -694,11 +694,18 @@ class WebhookStore:
             raise StorageError("The webhook could not be deleted.") from exc
         return True
 
-    def put_delivery(self, record: DeliveryRecord) -> None:
+    def put_delivery(self, record: DeliveryRecord) -> bool:
+        """Record a new delivery; False when one of that id is there already (the event was told
+        before: its id is the event's)."""
         try:
             record.save(condition=DeliveryRecord.pk.does_not_exist())
+        except PutError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise StorageError("The delivery could not be recorded.") from exc
         except PynamoDBException as exc:
             raise StorageError("The delivery could not be recorded.") from exc
+        return True
 
     def get_delivery(self, tenant: str, webhook_id: str, delivery_id: str) -> DeliveryRecord | None:
         try:

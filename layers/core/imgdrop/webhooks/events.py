@@ -68,16 +68,13 @@ def notify(services: Services, tenant: str, event_type: str, image: dict[str, An
 
 
 def _recorded(services: Services, delivery: DeliveryRecord) -> DeliveryRecord:
-    """The delivery as recorded: this new one, or the one an earlier telling of the event made.
-    put_delivery writes only where no delivery of that id is yet."""
-    try:
-        services.webhooks.put_delivery(delivery)
-    except StorageError:
-        existing = services.webhooks.get_delivery(delivery.tenant, delivery.webhook_id, delivery.id)
-        if existing is None:
-            raise
-        return existing
-    return delivery
+    """The delivery as recorded: this new one, or the one an earlier telling of the event made."""
+    if services.webhooks.put_delivery(delivery):
+        return delivery
+    existing = services.webhooks.get_delivery(delivery.tenant, delivery.webhook_id, delivery.id)
+    if existing is None:  # there a moment ago, gone now (its endpoint deleted): nothing to send
+        raise StorageError("The delivery vanished while it was recorded.")
+    return existing
 
 
 def _queue_first_messages(services: Services, deliveries: list[DeliveryRecord]) -> None:
